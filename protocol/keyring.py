@@ -82,16 +82,25 @@ class PinnedKeys:
 
 
 class _SelfKeys:
-    """Resolves only the current keys a descriptor lists itself."""
+    """Resolves the keys a descriptor lists itself: current ones, and old ones
+    that had not expired when it was issued (a node keeps signing with its
+    previous key for a while, so peers that pinned only that key follow)."""
 
     def __init__(self, descriptor: NodeDescriptor) -> None:
         self._node_id = descriptor.node_id
         self._keys = {key.key_id: key.public() for key in descriptor.keys}
+        self._keys.update(
+            {
+                key.key_id: key.public()
+                for key in descriptor.old_keys
+                if key.expires_at > descriptor.issued_at
+            }
+        )
 
     def resolve(self, signer: str, key_id: str, at: datetime) -> Ed25519PublicKey:
         if signer == self._node_id and key_id in self._keys:
             return self._keys[key_id]
-        raise UnknownKey(f"key {key_id} is not a current key of the descriptor")
+        raise UnknownKey(f"key {key_id} is not a key of the descriptor")
 
 
 class _RotationKeys(_SelfKeys):

@@ -194,3 +194,26 @@ def test_a_revoked_key_cannot_sign_a_rotation(
 def test_resolver_refuses_other_signers(key: SigningKey, pinned: PinnedKeys) -> None:
     with pytest.raises(UnknownKey):
         pinned.resolve("kiwi.example.de", key.key_id, NOW)
+
+
+def test_peer_that_already_rotated_accepts_the_next_double_signed_descriptor(
+    key: SigningKey, new_key: SigningKey, pinned: PinnedKeys
+) -> None:
+    later = NOW + timedelta(days=1)
+    body = _body([new_key], issued_at=later, old=[(key, later + timedelta(days=30))])
+    rotated = verify_rotation(_signed(body, [key, new_key]), pinned, now=later)
+    # The node keeps signing with both keys during the grace period.
+    again = later + timedelta(days=1)
+    body = _body([new_key], issued_at=again, old=[(key, later + timedelta(days=30))])
+    verify_rotation(_signed(body, [key, new_key]), rotated, now=again)
+    # A newcomer sees the same descriptor for the first time.
+    verify_new_descriptor(_signed(body, [key, new_key]), now=again)
+
+
+def test_expired_old_key_cannot_sign_a_descriptor(
+    key: SigningKey, new_key: SigningKey, pinned: PinnedKeys
+) -> None:
+    later = NOW + timedelta(days=1)
+    body = _body([new_key], issued_at=later, old=[(key, later - timedelta(seconds=1))])
+    with pytest.raises(UnknownKey):
+        verify_new_descriptor(_signed(body, [key, new_key]), now=later)
