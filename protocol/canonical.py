@@ -94,13 +94,33 @@ def loads(data: bytes | str) -> Any:
     else:
         text = data
     try:
-        return _DECODER.decode(text)
+        value = _DECODER.decode(text)
     except MalformedError:
         raise
     except json.JSONDecodeError as exc:
         raise InvalidJson(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise InvalidJson("nesting too deep") from None
+    if "\\ud" in text or "\\uD" in text:
+        # A \uD800-\uDFFF escape may encode a lone surrogate, which is not a
+        # Unicode scalar value and has no UTF-8 form: refuse it here.
+        _refuse_surrogates(value)
+    return value
+
+
+def _refuse_surrogates(value: Any) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidEncoding("string contains a lone surrogate") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_surrogates(key)
+            _refuse_surrogates(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_surrogates(item)
 
 
 def loads_object(data: bytes | str) -> JsonObject:

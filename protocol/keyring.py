@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -118,9 +118,16 @@ class _RotationKeys(_SelfKeys):
         return super().resolve(signer, key_id, at)
 
 
+MAX_CLOCK_SKEW = timedelta(seconds=30)
+
+
 def _check_window(descriptor: NodeDescriptor, now: datetime) -> None:
     if descriptor.valid_until <= now:
         raise DescriptorRejected(f"descriptor expired at {descriptor.valid_until.isoformat()}")
+    if descriptor.issued_at > now + MAX_CLOCK_SKEW:
+        # Pinning a future-dated descriptor would make every honest later
+        # one look "older" and block the node's rotations.
+        raise DescriptorRejected("descriptor issued in the future")
 
 
 def _signed_key_ids(raw: dict[str, Any], node_id: str) -> set[str]:

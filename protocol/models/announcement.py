@@ -18,6 +18,7 @@ from zoneinfo import available_timezones
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from protocol.models.common import (
+    NOT_BLANK,
     DisplayName,
     NodeId,
     SessionId,
@@ -39,7 +40,7 @@ MAX_DURATION_MINUTES = 480
 LanguageTag = Annotated[
     str, StringConstraints(max_length=35, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 ]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"\S")]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=NOT_BLANK)]
 Timezone = Annotated[
     str,
     StringConstraints(
@@ -95,7 +96,7 @@ class AnnouncementBody(WireModel):
     id: SessionId = Field(description="Stable id of the session at its origin.")
     version: Version = Field(description="Strictly increases with every visible change.")
     issued_at: Timestamp
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK)]
     description: Annotated[str, StringConstraints(max_length=8000)] = ""
     format: SessionFormat
     languages: list[LanguageTag] = Field(min_length=1, max_length=5)

@@ -33,9 +33,13 @@ from protocol.keys import KEY_ID_PATTERN, PUBLIC_KEY_PATTERN, SIGNATURE_PATTERN
 PROTOCOL_VERSION = "openseats/1"
 
 RFC3339_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
-    r"(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 )
+# Explicit character classes instead of \s and \S: regex engines disagree on
+# which characters are whitespace (Python counts U+001C..U+001F, Rust and
+# ECMAScript do not), and the schemas must mean the same everywhere.
+NOT_BLANK = r"[^ \t\n\r]"
 _RFC3339 = re.compile(RFC3339_PATTERN)
 
 
@@ -51,8 +55,11 @@ class WireModel(BaseModel):
 
 def _parse_timestamp(value: object) -> datetime:
     if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
+        offset = value.utcoffset()
+        if offset is None:
             raise ValueError("timestamp needs a UTC offset")
+        if offset.total_seconds() % 60:
+            raise ValueError("UTC offset must be whole minutes")
         return value
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise ValueError("timestamp must be RFC 3339, e.g. 2026-12-03T10:00:00+01:00")
@@ -78,14 +85,10 @@ SafeInt = Annotated[int, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
 Version = Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
 ChangeNumber = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
 
-NodeId = Annotated[
-    str,
-    StringConstraints(
-        min_length=3,
-        max_length=253,
-        pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$",
-    ),
-]
+NODE_ID_PATTERN = (
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+NodeId = Annotated[str, StringConstraints(min_length=3, max_length=253, pattern=NODE_ID_PATTERN)]
 SessionId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
 ]
@@ -94,20 +97,34 @@ Uuid = Annotated[
     StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
 ]
 Url = Annotated[
-    str, StringConstraints(min_length=8, max_length=2048, pattern=r"^https?://[^\s/?#]+[^\s]*$")
+    str,
+    StringConstraints(
+        min_length=8, max_length=2048, pattern=r"^https?://[A-Za-z0-9.:\[\]-]+([/?#][!-~]*)?$"
+    ),
 ]
 KeyId = Annotated[str, StringConstraints(pattern=KEY_ID_PATTERN)]
 PublicKeyB64 = Annotated[str, StringConstraints(pattern=PUBLIC_KEY_PATTERN)]
 SignatureB64 = Annotated[str, StringConstraints(pattern=SIGNATURE_PATTERN)]
-DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"\S")]
+DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=NOT_BLANK)]
 Nonce = Annotated[str, StringConstraints(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 Signatures = Annotated[
     dict[NodeId, Annotated[dict[KeyId, SignatureB64], Field(min_length=1)]],
-    Field(
-        min_length=1,
-        description="Signer node id -> key id -> unpadded base64url Ed25519 signature "
-        "over the signing input (SPEC.md §3).",
+    Field(min_length=1),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": NODE_ID_PATTERN, "minLength": 3, "maxLength": 253},
+            "additionalProperties": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": KEY_ID_PATTERN},
+                "additionalProperties": {"type": "string", "pattern": SIGNATURE_PATTERN},
+            },
+            "description": "Signer node id -> key id -> unpadded base64url Ed25519 "
+            "signature over the signing input (SPEC.md §3).",
+        }
     ),
 ]
 Unsigned = Annotated[

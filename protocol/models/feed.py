@@ -8,9 +8,9 @@ The last page has no items and a ``next`` equal to its own URL.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from protocol.models.announcement import Announcement
 from protocol.models.common import ChangeNumber, Url, WireModel
@@ -22,9 +22,15 @@ FeedItemId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 class UpdatedItem(WireModel):
     state: Literal["updated"]
     kind: Literal["OpenSeatsSession"]
-    id: FeedItemId = Field(description="The session id; equals data.id.")
+    id: FeedItemId = Field(description="The session id; equals data.id (checked).")
     modified: ChangeNumber
     data: Announcement
+
+    @model_validator(mode="after")
+    def _id_matches_data(self) -> Self:
+        if self.id != self.data.id:
+            raise ValueError("item id must equal data.id")
+        return self
 
 
 class DeletedItem(WireModel):

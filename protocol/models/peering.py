@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import StringConstraints
+from pydantic import StringConstraints, model_validator
 
 from protocol.models.common import NodeId, Timestamp, WireModel
 from protocol.models.descriptor import NodeDescriptor
@@ -25,6 +25,12 @@ class PeeringRequest(WireModel):
     descriptor: NodeDescriptor
     message: Annotated[str, StringConstraints(max_length=500)] = ""
     issued_at: Timestamp
+
+    @model_validator(mode="after")
+    def _requester_is_the_descriptor(self) -> Self:
+        if self.requester != self.descriptor.node_id:
+            raise ValueError("requester must equal descriptor.node_id")
+        return self
 
 
 class PeeringAnswer(WireModel):

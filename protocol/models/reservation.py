@@ -48,7 +48,8 @@ AttendeeRef = Annotated[
 Email = Annotated[
     str,
     StringConstraints(
-        max_length=254, pattern=r"^[^@\s\"<>()\[\],;:\\]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+        max_length=254,
+        pattern=r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
     ),
 ]
 

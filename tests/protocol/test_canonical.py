@@ -139,3 +139,15 @@ def test_loads_round_trips_canonical_bytes(value: dict[str, Any]) -> None:
     encoded = canonical_bytes(value)
     assert loads(encoded) == value
     assert loads(json.dumps(value, indent=2)) == value
+
+
+@pytest.mark.parametrize(
+    "data", [b'{"a": "\\ud800"}', b'{"a": ["x", "\\udc00y"]}', b'{"\\uD83D": 1}']
+)
+def test_lone_surrogate_escapes_are_refused(data: bytes) -> None:
+    with pytest.raises(InvalidEncoding):
+        loads(data)
+
+
+def test_surrogate_pairs_are_fine() -> None:
+    assert loads(b'{"a": "\\ud83c\\udf93"}') == {"a": "🎓"}

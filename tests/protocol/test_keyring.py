@@ -217,3 +217,11 @@ def test_expired_old_key_cannot_sign_a_descriptor(
     body = _body([new_key], issued_at=later, old=[(key, later - timedelta(seconds=1))])
     with pytest.raises(UnknownKey):
         verify_new_descriptor(_signed(body, [key, new_key]), now=later)
+
+
+def test_future_dated_descriptor_is_rejected(key: SigningKey, pinned: PinnedKeys) -> None:
+    raw = _signed(_body([key], issued_at=NOW + timedelta(hours=1)), [key])
+    with pytest.raises(DescriptorRejected):
+        verify_new_descriptor(raw, now=NOW)
+    with pytest.raises(DescriptorRejected):
+        verify_rotation(raw, pinned, now=NOW)

@@ -299,3 +299,26 @@ def test_wire_parsed_announcements_need_no_second_profile_walk() -> None:
         schema = model.model_json_schema()
         open_paths = _open_objects(schema)
         assert all("/signatures" in p or "/unsigned" in p for p in open_paths), open_paths
+
+
+def test_feed_item_id_must_equal_data_id(make_signed: Signed) -> None:
+    from protocol.models import FeedPage, parse
+
+    item = {"state": "updated", "kind": "OpenSeatsSession", "id": "other", "modified": 1}
+    page = {"items": [dict(item, data=make_signed())], "next": "https://a.example.org/f"}
+    with pytest.raises(SchemaViolation):
+        parse(FeedPage, page)
+
+
+def test_peering_request_requester_must_be_the_descriptor_node() -> None:
+    import json as _json
+    from pathlib import Path
+
+    from protocol.models import PeeringRequest, parse
+
+    path = Path(__file__).resolve().parents[2] / "schemas/examples/peering_request"
+    request = _json.loads((path / "valid-datev-to-lex.json").read_text())
+    parse(PeeringRequest, request)
+    request["requester"] = "kiwi.example.de"
+    with pytest.raises(SchemaViolation):
+        parse(PeeringRequest, request)
