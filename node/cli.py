@@ -1,16 +1,24 @@
 """The ``openseats`` command line.
 
-Subcommands are added as the node grows; each one is a thin layer over the
-node's packages and prints errors as one clear line (exit status 2 for
-usage errors, 1 for failures), never a stack trace for expected mistakes.
+Every command takes ``--data DIR`` (default ``$OPENSEATS_DATA`` or
+``./openseats-data``) or ``--config PATH``.  Commands that change the node
+work directly on its database, through the same services as the web app
+(:func:`node.runtime.open_node`), so they are safe while ``serve`` runs.
+Expected mistakes print one clear line and exit with status 1 (2 for
+usage errors); no stack traces.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
+from pydantic import ValidationError
+
+from node.cli_commands import COMMANDS, CliError
+from node.cli_parsers import add_parsers
 from protocol import schemagen, vectorgen
 
 
@@ -33,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         "schemas", help="JSON Schemas und Testvektoren erzeugen / regenerate schemas and vectors"
     )
     schemas.add_argument("--check", action="store_true", help="nur vergleichen / compare only")
+    add_parsers(commands)
     return parser
 
 
@@ -42,8 +51,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "schemas":
         flags = ["--check"] if args.check else []
         return schemagen.main(flags) or vectorgen.main(flags)
-    parser.print_help(sys.stderr)
-    return 2
+    handler = COMMANDS.get((args.command, getattr(args, "action", None)))
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return asyncio.run(handler(args))
+    except CliError as exc:
+        print(f"Fehler / error: {exc}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            print(f"Fehler / error: {where}: {message}" if where else message, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

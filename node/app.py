@@ -1,0 +1,60 @@
+"""The aiohttp application factory.
+
+``create_app(settings)`` builds the app; its ``cleanup_ctx`` opens the node
+(database, keys, HTTP client: :func:`node.runtime.open_node`) and starts
+the scheduler, and closes both on shutdown.  Tests pass their own clock and
+may switch the scheduler off to drive jobs by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from node.clock import Clock, SystemClock
+from node.db import Database
+from node.runtime import open_node
+from node.scheduler import build_scheduler
+from node.settings import Settings
+from node.web import admin_api, protocol_routes
+from node.web.errors import json_errors
+from node.web.protocol_auth import AuthState, RateLimiter, make_protocol_auth
+from node.web.protocol_routes import NODE
+
+SETTINGS = web.AppKey("settings", Settings)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    db: Database | None = None,
+    run_scheduler: bool = True,
+) -> web.Application:
+    clock = clock or SystemClock()
+    auth_state = AuthState(RateLimiter(settings.rate_limit_per_minute))
+
+    async def node_context(app: web.Application) -> AsyncIterator[None]:
+        async with open_node(settings, clock, db=db) as node:
+            app[NODE] = node
+            app.middlewares.append(make_protocol_auth(node, auth_state))
+            scheduler = build_scheduler(node) if run_scheduler else None
+            if scheduler is not None:
+                scheduler.start()
+            try:
+                await node.notifier.changed()  # heal a crash between commit and stamp
+                yield
+            finally:
+                if scheduler is not None:
+                    scheduler.shutdown(wait=False)
+
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[json_errors, admin_api.admin_auth],
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(node_context)
+    protocol_routes.setup(app)
+    admin_api.setup(app)
+    return app

@@ -1,0 +1,107 @@
+"""argparse definitions for ``openseats`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="Datenverzeichnis / data dir (default: ./openseats-data)")
+    parser.add_argument("--config", help="Konfigurationsdatei / config file (TOML)")
+
+
+def _group(commands: Any, name: str, help_text: str) -> Any:
+    parser = commands.add_parser(name, help=help_text)
+    return parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+
+def add_parsers(commands: Any) -> None:
+    init = commands.add_parser("init", help="Knoten anlegen / create a node")
+    _common(init)
+    init.add_argument("--node-id", required=True, help="z. B. lex.example.org")
+    init.add_argument("--url", required=True, help="öffentliche Basis-URL / public base URL")
+    init.add_argument("--display-name", help="Name der Organisation / organisation name")
+    init.add_argument(
+        "--port", type=int, help="Port für serve (Standard: Port der URL, sonst 8700)"
+    )
+    init.add_argument("--database-url", help="z. B. postgresql://127.0.0.1:5432/openseats")
+
+    for name, text in (("fingerprint", "Fingerabdruck zeigen / show the fingerprint"),):
+        _common(commands.add_parser(name, help=text))
+
+    serve = commands.add_parser("serve", help="Knoten starten / run the node")
+    _common(serve)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    db = _group(commands, "db", "Datenbank / database")
+    _common(db.add_parser("upgrade", help="Migrationen anwenden / apply migrations"))
+
+    keys = _group(commands, "keys", "Schlüssel / keys")
+    _common(keys.add_parser("rotate", help="Schlüssel wechseln / rotate the node key"))
+
+    token = _group(commands, "token", "API-Tokens")
+    create = token.add_parser("create", help="Token erzeugen / create a token")
+    _common(create)
+    create.add_argument("--role", required=True, choices=["admin", "portal", "calendar"])
+    create.add_argument("--label", default="")
+    _common(token.add_parser("list", help="Tokens zeigen / list tokens"))
+    revoke = token.add_parser("revoke", help="Token widerrufen / revoke a token")
+    _common(revoke)
+    revoke.add_argument("id", type=int)
+
+    session = _group(commands, "session", "Eigene Sessions / own sessions")
+    add = session.add_parser("add", help="Session anlegen / add a session")
+    _common(add)
+    add.add_argument("--title", required=True)
+    add.add_argument("--start", required=True, help="z. B. 2026-12-03T10:00 (Ortszeit/local)")
+    add.add_argument("--duration", required=True, type=int, help="Minuten / minutes")
+    add.add_argument("--host", required=True, help="Gastgeber:in / host name")
+    add.add_argument(
+        "--format",
+        default="impulse",
+        choices=["impulse", "ama", "exchange", "workshop", "open_group", "other"],
+    )
+    add.add_argument("--language", action="append", default=None)
+    add.add_argument("--timezone", default="Europe/Berlin")
+    add.add_argument("--description", default="")
+    add.add_argument("--tag", action="append", default=[])
+    add.add_argument("--join-url")
+    listing = session.add_parser("list", help="Sessions zeigen / list sessions")
+    _common(listing)
+    listing.add_argument("--q", help="Suche / search")
+    opening = session.add_parser("open", help="für Partner öffnen / open to partners")
+    _common(opening)
+    opening.add_argument("id")
+    opening.add_argument("--seats", type=int, required=True)
+    opening.add_argument("--audience", default="all", help="all oder/or node-a,node-b")
+    opening.add_argument("--approval", action="store_true", help="Freigabe nötig / approval")
+    opening.add_argument("--no-waitlist", action="store_true")
+    opening.add_argument("--email-required", action="store_true")
+    for action, text in (
+        ("close", "für Partner schließen / close to partners"),
+        ("cancel", "absagen / cancel"),
+        ("withdraw", "zurückziehen / withdraw entirely"),
+    ):
+        sub = session.add_parser(action, help=text)
+        _common(sub)
+        sub.add_argument("id")
+
+    peer = _group(commands, "peer", "Partner / peers")
+    add_peer = peer.add_parser("add", help="Partner hinzufügen / add a peer")
+    _common(add_peer)
+    add_peer.add_argument("url")
+    add_peer.add_argument("--fingerprint", required=True)
+    _common(peer.add_parser("list", help="Partner zeigen / list peers"))
+    for action, text in (
+        ("show", "Partner im Detail / show a peer"),
+        ("accept", "Anfrage annehmen / accept a request"),
+        ("decline", "Anfrage ablehnen / decline a request"),
+        ("suspend", "aussetzen / suspend"),
+        ("resume", "fortsetzen / resume"),
+        ("remove", "entfernen / remove"),
+    ):
+        sub = peer.add_parser(action, help=text)
+        _common(sub)
+        sub.add_argument("node_id")

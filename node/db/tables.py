@@ -1,0 +1,215 @@
+"""Table definitions (SQLAlchemy Core).  Only ``node.db`` imports SQLAlchemy.
+
+Times are stored as UTC.  :class:`UTCDateTime` turns them back into aware
+datetimes on both engines (SQLite keeps no offset of its own).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every engine."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        stored: datetime = value
+        if stored.tzinfo is None:
+            return stored.replace(tzinfo=UTC)
+        return stored.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+node_keys = Table(
+    "node_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("public_key", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # current | old | revoked
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+)
+
+peers = Table(
+    "peers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("node_id", String(253), nullable=False, unique=True),
+    Column("base_url", String(2048), nullable=False),
+    Column("display_name", String(120), nullable=False),
+    # pending_in | pending_out | active | suspended | declined
+    Column("state", String(16), nullable=False),
+    Column("fingerprint", String(40), nullable=False),
+    Column("descriptor", Text, nullable=False),
+    Column("descriptor_issued_at", UTCDateTime, nullable=False),
+    Column("suspended_by", String(8)),  # us | them
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+peer_keys = Table(
+    "peer_keys",
+    metadata,
+    Column("peer_id", Integer, ForeignKey("peers.id", ondelete="CASCADE"), primary_key=True),
+    Column("key_id", String(32), primary_key=True),
+    Column("public_key", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # current | old | revoked
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Index("ix_peer_keys_key_id", "key_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("format", String(16), nullable=False),
+    Column("languages", JSON, nullable=False),
+    Column("start_at", UTCDateTime, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("duration_minutes", Integer, nullable=False),
+    Column("host_name", String(120), nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("join_url", String(2048)),
+    Column("details_url", String(2048)),
+    Column("import_source", String(2048)),
+    Column("import_key", String(512)),
+    # Opening to partners: open_seats = 0 means closed.
+    Column("open_seats", Integer, nullable=False, default=0),
+    Column("audience_all", Boolean, nullable=False, default=True),
+    Column("registration_mode", String(16), nullable=False, default="auto"),
+    Column("waitlist", Boolean, nullable=False, default=True),
+    Column("email_required", Boolean, nullable=False, default=False),
+    Column("seats_taken", Integer, nullable=False, default=0),
+    # The newest signed announcement, exactly as served.
+    Column("version", Integer, nullable=False, default=0),
+    Column("announcement", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("withdrawn_at", UTCDateTime),
+    Column("ended_published", Boolean, nullable=False, default=False),
+    UniqueConstraint("import_source", "import_key", name="uq_sessions_import"),
+    Index("ix_sessions_start_at", "start_at"),
+)
+
+session_audience = Table(
+    "session_audience",
+    metadata,
+    Column(
+        "session_id", String(128), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("peer_id", Integer, ForeignKey("peers.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# One row per session ever published.  change_number is NULL while a change
+# waits for the stamper, which numbers rows after their transaction committed.
+feed_items = Table(
+    "feed_items",
+    metadata,
+    Column("session_id", String(128), primary_key=True),
+    Column("change_number", BigInteger, unique=True),
+    Column("changed_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime),
+)
+
+feed_counter = Table(
+    "feed_counter",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+request_nonces = Table(
+    "request_nonces",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_request_nonces_expires_at", "expires_at"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # admin | portal | calendar
+    Column("label", String(200), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+import_sources = Table(
+    "import_sources",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", String(2048), nullable=False, unique=True),
+    Column("interval_minutes", Integer, nullable=False),
+    Column("last_run_at", UTCDateTime),
+    Column("last_report", JSON),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Every outbound protocol message is a row, written in the transaction of
+# the change that caused it (see node.federation.outbox).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("peer_node_id", String(253), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | sent | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_outbox_peer_state", "peer_node_id", "state", "id"),
+)

@@ -1,0 +1,78 @@
+"""Wiring the node's services together, for the web app and the CLI alike.
+
+:func:`open_node` opens the database (migrating it), loads the keys,
+creates the HTTP client session and builds every service; leaving the
+context closes them in reverse order.  The aiohttp app enters it from a
+``cleanup_ctx``; CLI commands enter it directly, so both run the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+
+from node.clock import Clock, SystemClock
+from node.db import Database
+from node.federation.client import PeerClient
+from node.federation.outbox import OutboxDeliverer
+from node.federation.peering import PeeringService
+from node.identity import NodeIdentity
+from node.publishing.notify import FeedNotifier
+from node.publishing.service import SessionService
+from node.settings import Settings
+
+
+@dataclass
+class NodeServices:
+    settings: Settings
+    clock: Clock
+    db: Database
+    identity: NodeIdentity
+    http: aiohttp.ClientSession
+    client: PeerClient
+    deliverer: OutboxDeliverer
+    notifier: FeedNotifier
+    sessions: SessionService
+    peering: PeeringService
+
+
+@asynccontextmanager
+async def open_node(
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    db: Database | None = None,
+    migrate: bool = True,
+) -> AsyncIterator[NodeServices]:
+    clock = clock or SystemClock()
+    own_db = db is None
+    database = db or Database(settings.database)
+    try:
+        if migrate:
+            await database.upgrade()
+        identity = NodeIdentity(settings, database)
+        await identity.load()
+        async with aiohttp.ClientSession(
+            headers={"User-Agent": "OpenSeats/0.1"}, raise_for_status=False
+        ) as http:
+            client = PeerClient(http, clock, lambda: identity.signing_key)
+            deliverer = OutboxDeliverer(database, client, clock)
+            notifier = FeedNotifier(database)
+            yield NodeServices(
+                settings=settings,
+                clock=clock,
+                db=database,
+                identity=identity,
+                http=http,
+                client=client,
+                deliverer=deliverer,
+                notifier=notifier,
+                sessions=SessionService(database, identity, clock, notifier),
+                peering=PeeringService(database, identity, client, deliverer, clock),
+            )
+    finally:
+        if own_db:
+            await database.dispose()

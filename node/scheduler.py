@@ -1,0 +1,63 @@
+"""APScheduler wiring: which job runs how often.  The jobs live elsewhere.
+
+Every job catches and logs its own failure so one bad run never stops the
+scheduler; each is idempotent, so a run that overlaps a restart is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from node.db import feed as feed_repo
+from node.db import nonces as nonce_repo
+from node.runtime import NodeServices
+
+log = logging.getLogger(__name__)
+Job = Callable[[], Awaitable[object]]
+
+
+def _guarded(name: str, job: Job) -> Job:
+    async def run() -> object:
+        try:
+            return await job()
+        except Exception:
+            log.exception("job %s failed", name)
+            return None
+
+    run.__name__ = name
+    return run
+
+
+def build_scheduler(node: NodeServices) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone="UTC")
+
+    async def purge_nonces() -> int:
+        async with node.db.write() as conn:
+            return await nonce_repo.purge(conn, node.clock.now())
+
+    async def purge_tombstones() -> int:
+        async with node.db.write() as conn:
+            return await feed_repo.purge_tombstones(conn, node.clock.now())
+
+    jobs: list[tuple[str, Job, int]] = [
+        ("deliver_outbox", node.deliverer.deliver_due, 5),
+        ("stamp_feed", node.notifier.changed, 30),
+        ("publish_endings", node.sessions.publish_endings, 60),
+        ("purge_nonces", purge_nonces, 600),
+        ("purge_tombstones", purge_tombstones, 3600),
+    ]
+    for name, job, seconds in jobs:
+        scheduler.add_job(
+            _guarded(name, job),
+            "interval",
+            seconds=seconds,
+            id=name,
+            name=name,
+            max_instances=1,
+            coalesce=True,
+            jitter=max(seconds // 10, 1),
+        )
+    return scheduler

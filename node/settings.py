@@ -1,0 +1,118 @@
+"""Node settings: ``<data>/openseats.toml``, overridden by ``OPENSEATS_*`` variables.
+
+The data dir is chosen by ``--data DIR``, else ``OPENSEATS_DATA``, else
+``./openseats-data``; ``--config PATH`` points at another TOML file.  Only
+non-secret settings live in the file; the private keys live beside it in
+``keys/`` (mode 0600) and never in the database.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import tomli_w
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from protocol.models.common import NodeId, Url
+
+CONFIG_NAME = "openseats.toml"
+DEFAULT_DATA = Path("openseats-data")
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENSEATS_", extra="forbid")
+    _toml_path: ClassVar[Path | None] = None
+
+    node_id: NodeId
+    base_url: Url
+    display_name: str = Field(min_length=1, max_length=120)
+    data_dir: Path
+    database_url: str = ""
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8700, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    rate_limit_per_minute: int = Field(default=1200, ge=1)
+    feed_page_size: int = Field(default=500, ge=1, le=1000)
+    public_catalogue: bool = False
+    poll_interval_seconds: int = Field(default=300, ge=5)
+    descriptor_validity_days: int = Field(default=7, ge=1, le=7)
+    old_key_grace_days: int = Field(default=30, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'openseats.db'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
+        return tuple(sources)
+
+
+def resolve_data_dir(data: str | Path | None) -> Path:
+    if data:
+        return Path(data)
+    if env := os.environ.get("OPENSEATS_DATA"):
+        return Path(env)
+    return DEFAULT_DATA
+
+
+def load_settings(data: str | Path | None = None, config: str | Path | None = None) -> Settings:
+    """Load settings, or raise :class:`SettingsError` with a clear message."""
+    data_dir = resolve_data_dir(data)
+    path = Path(config) if config else data_dir / CONFIG_NAME
+    if not path.exists():
+        raise SettingsError(
+            f"Keine Konfiguration unter {path} – zuerst 'openseats init' ausführen / "
+            f"no configuration at {path}; run 'openseats init' first"
+        )
+    try:
+        Settings._toml_path = path
+        return Settings(data_dir=data_dir)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc, source=str(path))) from None
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"{path}: {exc}") from None
+    finally:
+        Settings._toml_path = None
+
+
+def describe_validation_error(exc: ValidationError, *, source: str) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        name = ".".join(str(part) for part in error["loc"])
+        lines.append(f"Einstellung '{name}' (OPENSEATS_{name.upper()}) in {source}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def write_config(path: Path, values: dict[str, Any]) -> None:
+    path.write_text(tomli_w.dumps(values), encoding="utf-8")

@@ -1,0 +1,189 @@
+"""Authentication of node-to-node requests (``/protocol/v1/*``).
+
+Order of checks (SPEC.md §4.3): body size (413), signature headers and
+profile (400/401), time window (401), ``Content-Digest`` (400), the key
+(pinned for a peer, else 401 ``unknown_key``), the signature (401), the
+per-peer rate limit (429), the nonce (401 ``replayed_nonce``), and last the
+peering state (403).  The one exception is a peering request from a node we
+do not know yet: its key comes from the descriptor inside the body.
+
+A request signed with a key we have not pinned may come from a peer that
+rotated its key: the node then re-fetches its active peers' descriptors
+(at most once a minute) and looks again before answering 401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from node.db import nonces as nonce_repo
+from node.db import peers as peer_repo
+from node.db.peers import PeerRow
+from node.runtime import NodeServices
+from node.web.errors import ApiError
+from protocol.canonical import loads_object
+from protocol.errors import UnknownKey
+from protocol.httpsig import (
+    Headers,
+    Message,
+    ParsedSignature,
+    check_digest,
+    check_signature,
+    parse_signature,
+)
+from protocol.keyring import PinnedKeys, verify_new_descriptor
+from protocol.models import PeeringRequest, parse
+
+PROTOCOL_PREFIX = "/protocol/v1/"
+PEERING_PATH = "/protocol/v1/peering"
+REFRESH_INTERVAL = 60.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per peer: ``per_minute`` requests, bursts of a tenth."""
+
+    per_minute: int
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def retry_after(self, peer: str, now: float | None = None) -> float:
+        """0 if the request may pass, else seconds until it may."""
+        now = time.monotonic() if now is None else now
+        rate = self.per_minute / 60.0
+        capacity = max(self.per_minute / 10.0, 1.0)
+        tokens, last = self.buckets.get(peer, (capacity, now))
+        tokens = min(capacity, tokens + (now - last) * rate)
+        if tokens >= 1.0:
+            self.buckets[peer] = (tokens - 1.0, now)
+            return 0.0
+        self.buckets[peer] = (tokens, now)
+        return (1.0 - tokens) / rate
+
+
+@dataclass
+class AuthState:
+    limiter: RateLimiter
+    last_refresh: float = 0.0
+    refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass(frozen=True)
+class Verified:
+    peer: PeerRow | None
+    body: bytes
+    peering_request: PeeringRequest | None = None
+    peering_descriptor: dict[str, Any] | None = None
+
+
+VERIFIED = web.RequestKey("verified_request", Verified)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "payload_too_large", f"Höchstens / at most {limit} bytes")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise ApiError(413, "payload_too_large", f"Höchstens / at most {limit} bytes")
+    return body
+
+
+def make_protocol_auth(node: NodeServices, state: AuthState) -> Callable[..., Any]:
+    settings = node.settings
+
+    async def resolve_peer(parsed: ParsedSignature) -> tuple[PeerRow, Ed25519PublicKey] | None:
+        async with node.db.read() as conn:
+            peer = await peer_repo.find_by_key(conn, parsed.key_id)
+            if peer is None:
+                return None
+            pinned = await peer_repo.pinned_keys(conn, peer)
+        return peer, pinned.resolve(peer.node_id, parsed.key_id, node.clock.now())
+
+    async def refresh_descriptors() -> None:
+        async with state.refresh_lock:
+            if time.monotonic() - state.last_refresh < REFRESH_INTERVAL:
+                return
+            state.last_refresh = time.monotonic()
+            for peer in await node.peering.list():
+                if peer.state in ("active", "suspended", "pending_out"):
+                    try:
+                        await node.peering.refresh_descriptor(peer)
+                    except Exception:  # noqa: S112 - a dead peer must not block others
+                        continue
+
+    @web.middleware
+    async def protocol_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith(PROTOCOL_PREFIX):
+            return await handler(request)
+        body = await _read_body(request, settings.max_body_bytes)
+        now: datetime = node.clock.now()
+        message = Message(
+            request.method, settings.base_url + request.path_qs, Headers(request.headers.items())
+        )
+        parsed = parse_signature(message.headers, has_body=bool(body))
+        parsed.check_window(now)
+        check_digest(message.headers, body)
+        found = await resolve_peer(parsed)
+        if found is None and not (request.path == PEERING_PATH and body):
+            await refresh_descriptors()
+            found = await resolve_peer(parsed)
+        verified: Verified
+        if found is None:
+            if request.path != PEERING_PATH or not body:
+                raise UnknownKey(f"Schlüssel unbekannt / key {parsed.key_id} is not pinned")
+            verified = _first_contact(body, parsed, message, now)
+            limiter_key = verified.peering_request.requester if verified.peering_request else "?"
+        else:
+            peer, key = found
+            check_signature(message, key, parsed)
+            verified = Verified(peer=peer, body=body)
+            limiter_key = peer.node_id
+        wait = state.limiter.retry_after(limiter_key)
+        if wait > 0:
+            raise ApiError(
+                429,
+                "rate_limited",
+                "Zu viele Anfragen / too many requests",
+                headers={"Retry-After": str(max(int(wait + 0.999), 1))},
+            )
+        async with node.db.write() as conn:
+            await nonce_repo.remember(conn, parsed.key_id, parsed.nonce, parsed.expires)
+        if request.path != PEERING_PATH and verified.peer is not None:
+            _require_active(verified.peer)
+        request[VERIFIED] = verified
+        return await handler(request)
+
+    return protocol_auth
+
+
+def _first_contact(
+    body: bytes, parsed: ParsedSignature, message: Message, now: datetime
+) -> Verified:
+    raw = loads_object(body)
+    if raw.get("type") != "peering_request":
+        raise UnknownKey(f"Schlüssel unbekannt / key {parsed.key_id} is not pinned")
+    request = parse(PeeringRequest, raw)
+    descriptor_raw = raw["descriptor"]
+    descriptor = verify_new_descriptor(descriptor_raw, now=now)
+    key = PinnedKeys.from_descriptor(descriptor).resolve(descriptor.node_id, parsed.key_id, now)
+    check_signature(message, key, parsed)
+    return Verified(
+        peer=None, body=body, peering_request=request, peering_descriptor=descriptor_raw
+    )
+
+
+def _require_active(peer: PeerRow) -> None:
+    if peer.state == "active":
+        return
+    if peer.state == "suspended":
+        raise ApiError(403, "peer_suspended", "Partnerschaft ausgesetzt / peering suspended")
+    raise ApiError(403, "not_peer", "Keine aktive Partnerschaft / not an accepted peer")
