@@ -83,7 +83,7 @@ async def test_search(make_node: NodeFactory, clock: ManualClock) -> None:
     lex = await make_node("lex")
     await lex.admin("POST", "/sessions", session_body(clock))
     await lex.admin("POST", "/sessions", session_body(clock, title="AMA: Agiles Arbeiten"))
-    status, body = await lex.admin("GET", "/sessions?q=agil")
+    _, body = await lex.admin("GET", "/sessions?q=agil")
     assert [s["title"] for s in body["sessions"]] == ["AMA: Agiles Arbeiten"]
 
 
