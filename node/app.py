@@ -17,7 +17,7 @@ from node.db import Database
 from node.runtime import open_node
 from node.scheduler import build_scheduler
 from node.settings import Settings
-from node.web import admin_api, protocol_routes
+from node.web import admin_api, admin_imports, protocol_routes
 from node.web.errors import json_errors
 from node.web.protocol_auth import AuthState, RateLimiter, make_protocol_auth
 from node.web.protocol_routes import NODE
@@ -57,4 +57,5 @@ def create_app(
     app.cleanup_ctx.append(node_context)
     protocol_routes.setup(app)
     admin_api.setup(app)
+    admin_imports.setup(app)
     return app

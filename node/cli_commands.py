@@ -7,6 +7,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +18,8 @@ from node.db import Database
 from node.db import tokens as token_repo
 from node.federation.peering import PeeringError
 from node.identity import IdentityError, NodeIdentity
+from node.imports import ImportFileError
+from node.publishing.importer import detect_kind
 from node.publishing.input import OpeningInput, SessionInput
 from node.publishing.service import SessionError
 from node.runtime import NodeServices, open_node
@@ -341,3 +344,38 @@ for _action, _done in (
     ("remove", "entfernt / removed"),
 ):
     COMMANDS[("peer", _action)] = _peer_action(_action, _done)
+
+
+# --- imports ------------------------------------------------------------------------
+
+
+@command("import")
+async def import_sessions(args: argparse.Namespace) -> int:
+    async def work(node: NodeServices) -> int:
+        source: str = args.source
+        try:
+            if source.startswith(("http://", "https://")):
+                if args.every:
+                    report = await node.importer.register(source, args.every)
+                else:
+                    report = await node.importer.import_url(source)
+            else:
+                path = Path(source)
+                if not path.is_file():
+                    raise CliError(f"Datei nicht gefunden / file not found: {source}")
+                data = path.read_bytes()
+                report = await node.importer.import_bytes(
+                    data, args.format or detect_kind(data, path.name)
+                )
+        except ImportFileError as exc:
+            raise CliError(f"{exc.code}: {exc.message}") from None
+        print(
+            f"importiert/imported {report.imported}, aktualisiert/updated {report.updated}, "
+            f"unverändert/unchanged {report.unchanged}, abgesagt/cancelled {report.cancelled}, "
+            f"abgelehnt/rejected {report.rejected}, vergangen/past {report.skipped_past}"
+        )
+        for problem in report.problems:
+            print(f"  {problem.where}: {problem.code}: {problem.message}")
+        return 0
+
+    return await _with_node(args, work)

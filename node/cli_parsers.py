@@ -88,6 +88,19 @@ def add_parsers(commands: Any) -> None:
         _common(sub)
         sub.add_argument("id")
 
+    imports = commands.add_parser(
+        "import", help="Sessions aus CSV/ICS importieren / import sessions from CSV or ICS"
+    )
+    _common(imports)
+    imports.add_argument("source", help="Datei oder URL / file or URL (.csv, .ics)")
+    imports.add_argument("--format", choices=["csv", "ics"], help="sonst erkannt / else detected")
+    imports.add_argument(
+        "--every",
+        type=int,
+        metavar="MINUTES",
+        help="URL regelmäßig abgleichen / re-sync a URL every MINUTES",
+    )
+
     peer = _group(commands, "peer", "Partner / peers")
     add_peer = peer.add_parser("add", help="Partner hinzufügen / add a peer")
     _common(add_peer)

@@ -20,6 +20,7 @@ from node.federation.client import PeerClient
 from node.federation.outbox import OutboxDeliverer
 from node.federation.peering import PeeringService
 from node.identity import NodeIdentity
+from node.publishing.importer import Importer
 from node.publishing.notify import FeedNotifier
 from node.publishing.service import SessionService
 from node.settings import Settings
@@ -37,6 +38,7 @@ class NodeServices:
     notifier: FeedNotifier
     sessions: SessionService
     peering: PeeringService
+    importer: Importer
 
 
 @asynccontextmanager
@@ -61,6 +63,7 @@ async def open_node(
             client = PeerClient(http, clock, lambda: identity.signing_key)
             deliverer = OutboxDeliverer(database, client, clock)
             notifier = FeedNotifier(database)
+            sessions = SessionService(database, identity, clock, notifier)
             yield NodeServices(
                 settings=settings,
                 clock=clock,
@@ -70,8 +73,9 @@ async def open_node(
                 client=client,
                 deliverer=deliverer,
                 notifier=notifier,
-                sessions=SessionService(database, identity, clock, notifier),
+                sessions=sessions,
                 peering=PeeringService(database, identity, client, deliverer, clock),
+                importer=Importer(database, sessions, clock, http),
             )
     finally:
         if own_db:

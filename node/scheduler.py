@@ -46,6 +46,7 @@ def build_scheduler(node: NodeServices) -> AsyncIOScheduler:
         ("deliver_outbox", node.deliverer.deliver_due, 5),
         ("stamp_feed", node.notifier.changed, 30),
         ("publish_endings", node.sessions.publish_endings, 60),
+        ("sync_imports", node.importer.sync_due, 60),
         ("purge_nonces", purge_nonces, 600),
         ("purge_tombstones", purge_tombstones, 3600),
     ]

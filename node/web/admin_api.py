@@ -142,7 +142,7 @@ def peer_json(row: PeerRow) -> dict[str, Any]:
     }
 
 
-def _node(request: web.Request) -> NodeServices:
+def node_of(request: web.Request) -> NodeServices:
     return request.app[NODE]
 
 
@@ -165,19 +165,21 @@ def _paging(request: web.Request) -> tuple[int, int]:
 
 async def list_sessions(request: web.Request) -> web.Response:
     limit, offset = _paging(request)
-    rows = await _node(request).sessions.list(q=request.query.get("q"), limit=limit, offset=offset)
+    rows = await node_of(request).sessions.list(
+        q=request.query.get("q"), limit=limit, offset=offset
+    )
     return web.json_response({"sessions": [session_json(row) for row in rows]})
 
 
 async def create_session(request: web.Request) -> web.Response:
-    node = _node(request)
+    node = node_of(request)
     data = validate(SessionInput, await json_body(request), now=node.clock.now())
     row = await node.sessions.create(data)
     return web.json_response(session_json(row), status=201)
 
 
 async def get_session(request: web.Request) -> web.Response:
-    row = await _node(request).sessions.get(request.match_info["id"])
+    row = await node_of(request).sessions.get(request.match_info["id"])
     return web.json_response(session_json(row))
 
 
@@ -199,7 +201,7 @@ def _input_of(row: SessionRow) -> dict[str, Any]:
 
 async def update_session(request: web.Request) -> web.Response:
     """PATCH: the members given replace the stored ones."""
-    node = _node(request)
+    node = node_of(request)
     changes = await json_body(request)
     if not isinstance(changes, dict):
         raise ApiError(400, "invalid_body", "Ein JSON-Objekt erwartet / expected a JSON object")
@@ -210,24 +212,24 @@ async def update_session(request: web.Request) -> web.Response:
 
 
 async def cancel_session(request: web.Request) -> web.Response:
-    row = await _node(request).sessions.cancel(request.match_info["id"])
+    row = await node_of(request).sessions.cancel(request.match_info["id"])
     return web.json_response(session_json(row))
 
 
 async def withdraw_session(request: web.Request) -> web.Response:
-    await _node(request).sessions.withdraw(request.match_info["id"])
+    await node_of(request).sessions.withdraw(request.match_info["id"])
     return web.Response(status=204)
 
 
 async def open_session(request: web.Request) -> web.Response:
-    node = _node(request)
+    node = node_of(request)
     opening = validate(OpeningInput, await json_body(request))
     row = await node.sessions.open(request.match_info["id"], opening)
     return web.json_response(session_json(row))
 
 
 async def close_session(request: web.Request) -> web.Response:
-    row = await _node(request).sessions.close(request.match_info["id"])
+    row = await node_of(request).sessions.close(request.match_info["id"])
     return web.json_response(session_json(row))
 
 
@@ -241,12 +243,12 @@ class AddPeer(BaseModel):
 
 
 async def list_peers(request: web.Request) -> web.Response:
-    rows = await _node(request).peering.list()
+    rows = await node_of(request).peering.list()
     return web.json_response({"peers": [peer_json(row) for row in rows]})
 
 
 async def add_peer(request: web.Request) -> web.Response:
-    node = _node(request)
+    node = node_of(request)
     data = validate(AddPeer, await json_body(request))
     result = await node.peering.add(data.url, data.fingerprint)
     return web.json_response(
@@ -260,7 +262,7 @@ async def add_peer(request: web.Request) -> web.Response:
 
 
 async def get_peer(request: web.Request) -> web.Response:
-    node = _node(request)
+    node = node_of(request)
     peer = await node.peering.get(request.match_info["node_id"])
     async with node.db.read() as conn:
         messages = await outbox_repo.list_messages(conn, peer_node_id=peer.node_id)
@@ -286,7 +288,7 @@ async def get_peer(request: web.Request) -> web.Response:
 
 def _peer_action(action: str) -> Handler:
     async def handler(request: web.Request) -> web.Response:
-        service = _node(request).peering
+        service = node_of(request).peering
         row = await getattr(service, action)(request.match_info["node_id"])
         return web.json_response(peer_json(row))
 
@@ -294,7 +296,7 @@ def _peer_action(action: str) -> Handler:
 
 
 async def remove_peer(request: web.Request) -> web.Response:
-    await _node(request).peering.remove(request.match_info["node_id"])
+    await node_of(request).peering.remove(request.match_info["node_id"])
     return web.Response(status=204)
 
 
@@ -302,7 +304,7 @@ async def remove_peer(request: web.Request) -> web.Response:
 
 
 async def node_info(request: web.Request) -> web.Response:
-    node = _node(request)
+    node = node_of(request)
     return web.json_response(
         {
             "node_id": node.identity.node_id,
@@ -315,7 +317,7 @@ async def node_info(request: web.Request) -> web.Response:
 
 
 async def rotate_key(request: web.Request) -> web.Response:
-    node = _node(request)
+    node = node_of(request)
     key = await node.identity.rotate(node.clock.now())
     return web.json_response({"key_id": key.key_id, "fingerprint": key.fingerprint})
 
@@ -327,7 +329,7 @@ class NewToken(BaseModel):
 
 
 async def list_tokens(request: web.Request) -> web.Response:
-    async with _node(request).db.read() as conn:
+    async with node_of(request).db.read() as conn:
         rows = await token_repo.list_tokens(conn)
     return web.json_response(
         {
@@ -346,7 +348,7 @@ async def list_tokens(request: web.Request) -> web.Response:
 
 
 async def create_token(request: web.Request) -> web.Response:
-    node = _node(request)
+    node = node_of(request)
     data = validate(NewToken, await json_body(request))
     async with node.db.write() as conn:
         token = await token_repo.create(conn, data.role, data.label, node.clock.now())
@@ -354,7 +356,7 @@ async def create_token(request: web.Request) -> web.Response:
 
 
 async def revoke_token(request: web.Request) -> web.Response:
-    node = _node(request)
+    node = node_of(request)
     raw = request.match_info["token_id"]
     if not raw.isdigit():
         raise ApiError(400, "invalid_path", "Token-ID ist eine Zahl / token id is a number")

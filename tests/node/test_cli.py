@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,22 @@ def test_token_and_db_commands(cli: Cli) -> None:
     assert "aktuell" in run("db", "upgrade", "--data", str(data)).stdout
     out = run("keys", "rotate", "--data", str(data)).stdout
     assert "fingerprint" in out
+
+
+def test_import_command(cli: Cli, tmp_path: Path) -> None:
+    data, _, _ = cli.init("wdw")
+    day = (datetime.now(UTC) + timedelta(days=30)).strftime("%d.%m.%Y")
+    csv_file = tmp_path / "sessions.csv"
+    csv_file.write_text(
+        "Schlüssel;Titel;Beginn;Dauer;Referent(in)\n"
+        f"a1;Impuls: KI-Prompting für Einsteiger;{day} 10:00;60;Anna Schmidt\n"
+        f"a2;AMA mit der Personalabteilung;{day} 25:00;30;Jonas Müller\n",
+        encoding="utf-8",
+    )
+    out = run("import", str(csv_file), "--data", str(data)).stdout
+    assert "importiert/imported 1" in out
+    assert "line 3: bad_date" in out
+    again = run("import", str(csv_file), "--data", str(data)).stdout
+    assert "importiert/imported 0, aktualisiert/updated 0, unverändert/unchanged 1" in again
+    missing = run("import", str(tmp_path / "nope.csv"), "--data", str(data), check=False)
+    assert (missing.returncode, "nicht gefunden" in missing.stderr) == (1, True)
