@@ -63,8 +63,12 @@ class Database:
         if self.dialect == "postgresql" and schema:
             connect_args["server_settings"] = {"search_path": schema}
         self.schema = schema
+        # A SQLite file cannot drop a connection; PostgreSQL can (restarts).
         self.read_engine: AsyncEngine = create_async_engine(
-            self.url, echo=echo, connect_args=connect_args, pool_pre_ping=True
+            self.url,
+            echo=echo,
+            connect_args=connect_args,
+            pool_pre_ping=make_url(self.url).get_backend_name() != "sqlite",
         )
         if self.dialect == "sqlite":
             event.listen(self.read_engine.sync_engine, "connect", _sqlite_pragmas)

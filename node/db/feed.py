@@ -14,9 +14,22 @@ process died between commit and stamp.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -90,47 +103,49 @@ async def latest_change(conn: AsyncConnection) -> int:
     return int(value or 0)
 
 
-async def page(
-    conn: AsyncConnection, *, peer_id: int, after: int, limit: int, now: datetime
-) -> list[FeedRow]:
-    """Rows after *after*, each resolved for one reader: announcement or deleted."""
+def _page_query() -> Select[Any]:
+    """Rows after a cursor, with ``data`` only where this reader may see it.
+
+    Visibility is decided in SQL so that no row needs type conversion in
+    Python: a session is visible while it has an announcement, is neither
+    withdrawn nor closed nor over (``ended_published``, set by the
+    ``publish_endings`` job, which also marks the row changed), and the
+    reader is in its audience.
+    """
     audience = session_audience.alias("a")
-    query = (
+    visible = and_(
+        sessions.c.announcement.is_not(None),
+        sessions.c.withdrawn_at.is_(None),
+        sessions.c.open_seats > 0,
+        sessions.c.ended_published.is_(false()),
+        or_(sessions.c.audience_all.is_(true()), audience.c.peer_id.is_not(None)),
+    )
+    return (
         select(
             feed_items.c.session_id,
             feed_items.c.change_number,
-            sessions.c.open_seats,
-            sessions.c.withdrawn_at,
-            sessions.c.audience_all,
-            sessions.c.start_at,
-            sessions.c.duration_minutes,
-            sessions.c.announcement,
-            audience.c.peer_id.label("in_audience"),
+            case((visible, sessions.c.announcement), else_=None).label("data"),
         )
         .select_from(
             feed_items.outerjoin(sessions, sessions.c.id == feed_items.c.session_id).outerjoin(
                 audience,
                 (audience.c.session_id == feed_items.c.session_id)
-                & (audience.c.peer_id == peer_id),
+                & (audience.c.peer_id == bindparam("peer_id")),
             )
         )
-        .where(feed_items.c.change_number > after)
+        .where(feed_items.c.change_number > bindparam("after"))
         .order_by(feed_items.c.change_number)
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    result = []
-    for row in await conn.execute(query):
-        visible = (
-            row.announcement is not None
-            and row.withdrawn_at is None
-            and row.open_seats > 0
-            and (row.audience_all or row.in_audience is not None)
-            and row.start_at + timedelta(minutes=row.duration_minutes) > now
-        )
-        result.append(
-            FeedRow(row.session_id, row.change_number, row.announcement if visible else None)
-        )
-    return result
+
+
+PAGE_QUERY = _page_query()
+
+
+async def page(conn: AsyncConnection, *, peer_id: int, after: int, limit: int) -> list[FeedRow]:
+    """Rows after *after*, each resolved for one reader: announcement or deleted."""
+    result = await conn.execute(PAGE_QUERY, {"peer_id": peer_id, "after": after, "limit": limit})
+    return [FeedRow(row[0], row[1], row[2]) for row in result]
 
 
 async def purge_tombstones(conn: AsyncConnection, now: datetime) -> int:

@@ -61,6 +61,8 @@ class PeeringService:
         self.client = client
         self.deliverer = deliverer
         self.clock = clock
+        #: Bumped on every change to peers or their keys; caches compare it.
+        self.generation = 0
 
     async def get(self, node_id: str) -> PeerRow:
         async with self.db.read() as conn:
@@ -201,6 +203,7 @@ class PeeringService:
 
     async def receive_request(self, request: PeeringRequest, raw_descriptor: dict[str, Any]) -> str:
         """A verified peering request; return the state to answer with."""
+        self.generation += 1
         if request.target != self.identity.node_id:
             raise PeeringError("wrong_target", "Anfrage gilt einem anderen Knoten / wrong target")
         descriptor = request.descriptor
@@ -241,6 +244,7 @@ class PeeringService:
                 "origin_mismatch", "Absender passt nicht / sender mismatch", status=401
             )
         now = self.clock.now()
+        self.generation += 1
         async with self.db.write() as conn:
             if answer.state == "removed":
                 await peer_repo.remove(conn, peer.id)
@@ -282,6 +286,7 @@ class PeeringService:
                 now=now,
             )
             await peer_repo.pin_keys(conn, current.id, pinned)
+        self.generation += 1
         return await self.get(peer.node_id)
 
     # --- helpers ------------------------------------------------------------
@@ -336,6 +341,7 @@ class PeeringService:
         )
 
     async def _deliver_now(self, node_id: str) -> tuple[bool, str | None]:
+        self.generation += 1
         await self.deliverer.deliver_peer(node_id)
         async with self.db.read() as conn:
             pending = [

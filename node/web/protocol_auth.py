@@ -45,6 +45,7 @@ from protocol.models import PeeringRequest, parse
 PROTOCOL_PREFIX = "/protocol/v1/"
 PEERING_PATH = "/protocol/v1/peering"
 REFRESH_INTERVAL = 60.0
+KEY_CACHE_SECONDS = 2.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -72,9 +73,18 @@ class RateLimiter:
 
 @dataclass
 class AuthState:
+    """Per-process state of the middleware.
+
+    ``keys`` caches, per key id, the peer and its pinned keys for
+    ``KEY_CACHE_SECONDS``; a peering change in this process clears it at
+    once (``PeeringService.generation``), one made by another replica is
+    seen within those seconds.
+    """
+
     limiter: RateLimiter
     last_refresh: float = 0.0
     refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    keys: dict[str, tuple[float, int, PeerRow, PinnedKeys]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,11 +111,22 @@ def make_protocol_auth(node: NodeServices, state: AuthState) -> Callable[..., An
     settings = node.settings
 
     async def resolve_peer(parsed: ParsedSignature) -> tuple[PeerRow, Ed25519PublicKey] | None:
-        async with node.db.read() as conn:
-            peer = await peer_repo.find_by_key(conn, parsed.key_id)
-            if peer is None:
-                return None
-            pinned = await peer_repo.pinned_keys(conn, peer)
+        cached = state.keys.get(parsed.key_id)
+        fresh = (
+            cached is not None
+            and cached[1] == node.peering.generation
+            and time.monotonic() - cached[0] < KEY_CACHE_SECONDS
+        )
+        if fresh and cached is not None:
+            peer, pinned = cached[2], cached[3]
+        else:
+            generation = node.peering.generation
+            async with node.db.read() as conn:
+                found = await peer_repo.find_by_key(conn, parsed.key_id)
+                if found is None:
+                    return None
+                peer, pinned = found, await peer_repo.pinned_keys(conn, found)
+            state.keys[parsed.key_id] = (time.monotonic(), generation, peer, pinned)
         return peer, pinned.resolve(peer.node_id, parsed.key_id, node.clock.now())
 
     async def refresh_descriptors() -> None:

@@ -81,10 +81,10 @@ async def feed(request: web.Request) -> web.Response:
         )
     after = _int_param(request, "afterChangeNumber", 0, 0, 2**53 - 1)
     limit = _int_param(request, "limit", node.settings.feed_page_size, 1, MAX_PAGE)
-    async with node.db.read() as conn:
-        rows = await feed_repo.page(
-            conn, peer_id=verified.peer.id, after=after, limit=limit, now=node.clock.now()
-        )
+    rows: list[feed_repo.FeedRow] = []
+    if after < await node.notifier.latest():
+        async with node.db.read() as conn:
+            rows = await feed_repo.page(conn, peer_id=verified.peer.id, after=after, limit=limit)
     base = node.settings.base_url + "/protocol/v1/feed"
     self_url = node.settings.base_url + request.path_qs
     if rows:
