@@ -14,6 +14,7 @@ from aiohttp import web
 
 from node.clock import Clock, SystemClock
 from node.db import Database
+from node.db.nonces import NonceBatcher
 from node.runtime import open_node
 from node.scheduler import build_scheduler
 from node.settings import Settings
@@ -33,11 +34,13 @@ def create_app(
     run_scheduler: bool = True,
 ) -> web.Application:
     clock = clock or SystemClock()
-    auth_state = AuthState(RateLimiter(settings.rate_limit_per_minute))
 
     async def node_context(app: web.Application) -> AsyncIterator[None]:
         async with open_node(settings, clock, db=db) as node:
             app[NODE] = node
+            auth_state = AuthState(
+                RateLimiter(settings.rate_limit_per_minute), NonceBatcher(node.db)
+            )
             app.middlewares.append(make_protocol_auth(node, auth_state))
             scheduler = build_scheduler(node) if run_scheduler else None
             if scheduler is not None:

@@ -14,8 +14,8 @@ process died between commit and stamp.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Select,

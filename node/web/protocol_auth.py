@@ -24,8 +24,8 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from node.db import nonces as nonce_repo
 from node.db import peers as peer_repo
+from node.db.nonces import NonceBatcher
 from node.db.peers import PeerRow
 from node.runtime import NodeServices
 from node.web.errors import ApiError
@@ -82,6 +82,7 @@ class AuthState:
     """
 
     limiter: RateLimiter
+    nonces: NonceBatcher
     last_refresh: float = 0.0
     refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     keys: dict[str, tuple[float, int, PeerRow, PinnedKeys]] = field(default_factory=dict)
@@ -176,8 +177,7 @@ def make_protocol_auth(node: NodeServices, state: AuthState) -> Callable[..., An
                 "Zu viele Anfragen / too many requests",
                 headers={"Retry-After": str(max(int(wait + 0.999), 1))},
             )
-        async with node.db.write() as conn:
-            await nonce_repo.remember(conn, parsed.key_id, parsed.nonce, parsed.expires)
+        await state.nonces.remember(parsed.key_id, parsed.nonce, parsed.expires)
         if request.path != PEERING_PATH and verified.peer is not None:
             _require_active(verified.peer)
         request[VERIFIED] = verified

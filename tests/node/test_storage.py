@@ -113,3 +113,23 @@ async def test_tokens_are_stored_hashed(db: Database) -> None:
     with pytest.raises(ValueError, match="role"):
         async with db.write() as conn:
             await token_repo.create(conn, "root", "", NOW)
+
+
+async def test_batched_nonces_accept_each_nonce_once(db: Database) -> None:
+    from node.db.nonces import NonceBatcher
+
+    batcher = NonceBatcher(db)
+    key = "ed25519:cccccccccccccccc"
+
+    async def attempt(nonce: str) -> bool:
+        try:
+            await batcher.remember(key, nonce, NOW)
+        except ReplayedNonce:
+            return False
+        return True
+
+    nonces = [f"nonce-{n % 40:04d}-xxxxxxxx" for n in range(100)]  # 40 distinct, 60 repeats
+    results = await asyncio.gather(*(attempt(n) for n in nonces))
+    assert sum(results) == 40
+    assert not await attempt(nonces[0])
+    assert await attempt("a-brand-new-nonce-123")
