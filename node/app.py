@@ -8,21 +8,24 @@ may switch the scheduler off to drive jobs by hand.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from node.background import BACKGROUND, BackgroundTasks
 from node.clock import Clock, SystemClock
 from node.db import Database
 from node.db.nonces import NonceBatcher
 from node.runtime import open_node
 from node.scheduler import build_scheduler
 from node.settings import Settings
-from node.web import admin_api, admin_imports, protocol_routes
+from node.web import admin_api, admin_imports, portal_api, protocol_routes
 from node.web.errors import json_errors
 from node.web.protocol_auth import AuthState, RateLimiter, make_protocol_auth
 from node.web.protocol_routes import NODE
 
+log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 
 
@@ -42,6 +45,9 @@ def create_app(
                 RateLimiter(settings.rate_limit_per_minute), NonceBatcher(node.db)
             )
             app.middlewares.append(make_protocol_auth(node, auth_state))
+            tasks = BackgroundTasks()
+            app[BACKGROUND] = tasks
+            node.notifier.on_queued = lambda: tasks.start("deliver", node.deliverer.deliver_due)
             scheduler = build_scheduler(node) if run_scheduler else None
             if scheduler is not None:
                 scheduler.start()
@@ -51,6 +57,7 @@ def create_app(
             finally:
                 if scheduler is not None:
                     scheduler.shutdown(wait=False)
+                await tasks.close()
 
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -61,4 +68,5 @@ def create_app(
     protocol_routes.setup(app)
     admin_api.setup(app)
     admin_imports.setup(app)
+    portal_api.setup(app)
     return app

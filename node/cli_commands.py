@@ -15,6 +15,7 @@ from aiohttp import web
 
 from node.app import create_app
 from node.db import Database
+from node.db import sync as sync_repo
 from node.db import tokens as token_repo
 from node.federation.peering import PeeringError
 from node.identity import IdentityError, NodeIdentity
@@ -160,6 +161,10 @@ async def _wait_forever() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+def _when(value: datetime | None) -> str | None:
+    return format_timestamp(value) if value is not None else None
 
 
 # --- tokens ----------------------------------------------------------------------
@@ -310,14 +315,27 @@ async def peer_list(args: argparse.Namespace) -> int:
 async def peer_show(args: argparse.Namespace) -> int:
     async def work(node: NodeServices) -> int:
         peer = await node.peering.get(args.node_id)
+        async with node.db.read() as conn:
+            sync = await sync_repo.load(conn, peer.id)
+            rejected = await sync_repo.rejections(conn, peer.node_id)
+        never = "nie / never"
         for label, value in (
             ("Knoten / node", peer.node_id),
             ("Name", peer.display_name),
             ("URL", peer.base_url),
             ("Fingerabdruck / fingerprint", peer.fingerprint),
             ("Zustand / state", peer.state.replace("_", "-")),
+            ("Letzter Abgleich / last sync", _when(sync.last_success_at) or never),
+            ("Letzter Fehler / last error", sync.last_error or "–"),
+            ("Fehlversuche / failures", str(sync.failures)),
+            ("Nächster Versuch / backoff until", _when(sync.next_attempt_at) or "–"),
+            ("Position im Feed / cursor", str(sync.cursor)),
         ):
             print(f"{label}: {value}")
+        if rejected:
+            print("Abgelehnte Einträge / rejected items:")
+            for item in rejected:
+                print(f"  {_when(item.created_at)}  {item.item_id}: {item.reason}: {item.detail}")
         return 0
 
     return await _with_node(args, work)

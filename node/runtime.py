@@ -19,6 +19,7 @@ from node.db import Database
 from node.federation.client import PeerClient
 from node.federation.outbox import OutboxDeliverer
 from node.federation.peering import PeeringService
+from node.federation.subscription import Subscriber
 from node.identity import NodeIdentity
 from node.publishing.importer import Importer
 from node.publishing.notify import FeedNotifier
@@ -39,6 +40,7 @@ class NodeServices:
     sessions: SessionService
     peering: PeeringService
     importer: Importer
+    subscriber: Subscriber
 
 
 @asynccontextmanager
@@ -62,7 +64,7 @@ async def open_node(
         ) as http:
             client = PeerClient(http, clock, lambda: identity.signing_key)
             deliverer = OutboxDeliverer(database, client, clock)
-            notifier = FeedNotifier(database)
+            notifier = FeedNotifier(database, settings.node_id, clock)
             sessions = SessionService(database, identity, clock, notifier)
             yield NodeServices(
                 settings=settings,
@@ -76,6 +78,7 @@ async def open_node(
                 sessions=sessions,
                 peering=PeeringService(database, identity, client, deliverer, clock),
                 importer=Importer(database, sessions, clock, http),
+                subscriber=Subscriber(database, client, clock),
             )
     finally:
         if own_db:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from node.db import catalogue as catalogue_repo
 from node.db import feed as feed_repo
 from node.db import nonces as nonce_repo
+from node.db import sync as sync_repo
 from node.runtime import NodeServices
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,20 @@ def build_scheduler(node: NodeServices) -> AsyncIOScheduler:
         async with node.db.write() as conn:
             return await feed_repo.purge_tombstones(conn, node.clock.now())
 
+    async def purge_catalogue() -> int:
+        retention = timedelta(days=node.settings.catalogue_retention_days)
+        async with node.db.write() as conn:
+            await sync_repo.purge_rejections(conn, node.clock.now())
+            return await catalogue_repo.purge(conn, ended_before=node.clock.now() - retention)
+
+    async def pull_feeds() -> int:
+        interval = timedelta(seconds=node.settings.poll_interval_seconds)
+        return await node.subscriber.pull_due(interval)
+
+    poll = max(node.settings.poll_interval_seconds // 5, 5)
     jobs: list[tuple[str, Job, int]] = [
+        ("pull_feeds", pull_feeds, poll),
+        ("purge_catalogue", purge_catalogue, 3600),
         ("deliver_outbox", node.deliverer.deliver_due, 5),
         ("stamp_feed", node.notifier.changed, 30),
         ("publish_endings", node.sessions.publish_endings, 60),

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     poll_interval_seconds: int = Field(default=300, ge=5)
     descriptor_validity_days: int = Field(default=7, ge=1, le=7)
     old_key_grace_days: int = Field(default=30, ge=1)
+    catalogue_retention_days: int = Field(default=7, ge=0)
+    registration_url: str = Field(
+        default="",
+        description="Where employees register for a catalogue entry; {id} is replaced. "
+        "Default: this node's session page.",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -58,6 +64,10 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'openseats.db'}"
+
+    @property
+    def registration_template(self) -> str:
+        return self.registration_url or f"{self.base_url}/api/v1/sessions/{{id}}"
 
     @property
     def keys_dir(self) -> Path:

@@ -213,3 +213,75 @@ outbox = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_outbox_peer_state", "peer_node_id", "state", "id"),
 )
+
+# --- the merged catalogue (local sessions and partners' announcements) -------
+
+catalogue = Table(
+    "catalogue",
+    metadata,
+    Column("origin", String(253), primary_key=True),
+    Column("session_id", String(128), primary_key=True),
+    Column("is_local", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("announcement", Text),  # a partner's signed announcement, as received
+    Column("org_name", String(120), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("languages", JSON, nullable=False),
+    Column("languages_key", String(200), nullable=False),  # ",de,en," for filtering
+    Column("start_at", UTCDateTime, nullable=False),
+    Column("end_at", UTCDateTime, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("duration_minutes", Integer, nullable=False),
+    Column("host_name", String(120), nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("seats_open", Integer, nullable=False),
+    Column("seats_remaining", Integer, nullable=False),
+    Column("registration_mode", String(16), nullable=False),
+    Column("waitlist", Boolean, nullable=False),
+    Column("email_required", Boolean, nullable=False),
+    Column("details_url", String(2048)),
+    Column("sequence", Integer, nullable=False),
+    Column("modified_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime),
+    Index("ix_catalogue_start", "start_at", "origin", "session_id"),
+    Index("ix_catalogue_origin", "origin"),
+)
+
+# Word index for full-text search that behaves the same on both engines:
+# casefolded words of title, description and tags (and their ae/oe/ue/ss
+# spellings), matched by prefix with a range scan on the primary key.
+catalogue_terms = Table(
+    "catalogue_terms",
+    metadata,
+    Column("term", String(64), primary_key=True),
+    Column("origin", String(253), primary_key=True),
+    Column("session_id", String(128), primary_key=True),
+    Index("ix_catalogue_terms_session", "origin", "session_id"),
+)
+
+peer_sync = Table(
+    "peer_sync",
+    metadata,
+    Column("peer_id", Integer, ForeignKey("peers.id", ondelete="CASCADE"), primary_key=True),
+    Column("cursor", BigInteger, nullable=False, default=0),
+    Column("last_attempt_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+)
+
+feed_rejections = Table(
+    "feed_rejections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("peer_node_id", String(253), nullable=False),
+    Column("item_id", String(200), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_feed_rejections_peer", "peer_node_id", "id"),
+)

@@ -1,31 +1,38 @@
-"""After a feed change commits: stamp its change number.
+"""After a feed change commits: stamp its change number and tell partners.
 
 :class:`FeedNotifier` runs the stamper (:func:`node.db.feed.stamp`) in its
-own transaction.  It is called after every publishing transaction and by a
-periodic job, which also heals a crash between a commit and its stamp.
-Listeners registered with :meth:`FeedNotifier.listen` hear about every
-stamped change (the subscription part of the node uses this to push
-``feed_changed`` notices to partners).
+own transaction and, in that same transaction, queues a small
+``feed_changed`` notice in the outbox for every active partner that does
+not already have one waiting.  The change is visible to readers only once
+it has a number, so the notice and the visibility commit together: either
+both happen or neither.  A crash between a publishing commit and its stamp
+is healed by the periodic stamp job, which then queues the notices.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
+from node.clock import Clock
 from node.db import Database
 from node.db import feed as feed_repo
-
-Listener = Callable[[int], Awaitable[None]]
-
+from node.db import outbox as outbox_repo
+from node.db import peers as peer_repo
+from protocol.models import format_timestamp
 
 LATEST_TTL_SECONDS = 1.0
+NOTICE_KIND = "feed_changed"
 
 
 class FeedNotifier:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, node_id: str, clock: Clock) -> None:
         self.db = db
-        self._listeners: list[Listener] = []
+        self.node_id = node_id
+        self.clock = clock
+        #: Called after notices were queued (the app wakes the outbox deliverer).
+        self.on_queued: Callable[[], None] | None = None
         self._latest = 0
         self._latest_at = float("-inf")
 
@@ -43,15 +50,39 @@ class FeedNotifier:
             self._latest_at = time.monotonic()
         return self._latest
 
-    def listen(self, listener: Listener) -> None:
-        self._listeners.append(listener)
-
     async def changed(self) -> int:
+        queued = 0
         async with self.db.write() as conn:
             stamped = await feed_repo.stamp(conn)
-            latest = await feed_repo.latest_change(conn) if stamped else 0
+            if stamped:
+                latest = await feed_repo.latest_change(conn)
+                waiting = {
+                    m.peer_node_id
+                    for m in await outbox_repo.list_messages(conn, state="pending")
+                    if m.kind == NOTICE_KIND
+                }
+                now = self.clock.now()
+                for peer in await peer_repo.list_peers(conn):
+                    if peer.state != "active" or peer.node_id in waiting:
+                        continue
+                    notice = {
+                        "type": NOTICE_KIND,
+                        "sender": self.node_id,
+                        "issued_at": format_timestamp(now.replace(microsecond=0)),
+                        "change": latest,
+                    }
+                    await outbox_repo.enqueue(
+                        conn,
+                        peer_node_id=peer.node_id,
+                        kind=NOTICE_KIND,
+                        method="POST",
+                        url=json.loads(peer.descriptor)["endpoints"]["inbox"],
+                        body=json.dumps(notice, separators=(",", ":")),
+                        now=now,
+                    )
+                    queued += 1
         if stamped:
             self._latest, self._latest_at = latest, time.monotonic()
-            for listener in self._listeners:
-                await listener(latest)
+        if queued and self.on_queued is not None:
+            self.on_queued()
         return stamped

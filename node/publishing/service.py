@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from node.catalogue.merge import store_local
 from node.clock import Clock
 from node.db import Database
 from node.db import feed as feed_repo
@@ -117,8 +118,17 @@ class SessionService:
             )
         return row
 
+    async def _mirror(self, conn: AsyncConnection, session_id: str, now: datetime) -> None:
+        """Write the session into the catalogue, in the same transaction."""
+        row = await session_repo.get(conn, session_id)
+        if row is not None:
+            await store_local(
+                conn, row, self.identity.node_id, self.identity.settings.display_name, now
+            )
+
     async def _republish(self, conn: AsyncConnection, session_id: str, now: datetime) -> None:
         """Sign a new version if partners may see the session; mark the feed."""
+        await self._mirror(conn, session_id, now)
         row = await self._load_for_change(conn, session_id)
         if row.open_seats > 0:
             version = row.version + 1
@@ -162,6 +172,7 @@ class SessionService:
                     "ended_published": False,
                 },
             )
+            await self._mirror(conn, session_id, now)
         return await self.get(session_id)
 
     async def update(self, session_id: str, data: SessionInput) -> SessionRow:
@@ -235,6 +246,7 @@ class SessionService:
                 )
                 await session_repo.set_audience(conn, session_id, [])
                 await feed_repo.mark_changed(conn, session_id, now)
+                await self._mirror(conn, session_id, now)
         await self._finish()
         return await self.get(session_id)
 
@@ -260,6 +272,7 @@ class SessionService:
             )
             if row.announcement is not None:
                 await feed_repo.mark_changed(conn, session_id, now, deleted=True)
+            await self._mirror(conn, session_id, now)
         await self._finish()
 
     async def list(

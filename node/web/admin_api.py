@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from node.db import outbox as outbox_repo
+from node.db import sync as sync_repo
 from node.db import tokens as token_repo
 from node.db.peers import PeerRow
 from node.db.sessions import SessionRow
@@ -127,6 +129,10 @@ def session_json(row: SessionRow) -> dict[str, Any]:
         "created_at": format_timestamp(row.created_at),
         "updated_at": format_timestamp(row.updated_at),
     }
+
+
+def _ts(value: datetime | None) -> str | None:
+    return format_timestamp(value) if value is not None else None
 
 
 def peer_json(row: PeerRow) -> dict[str, Any]:
@@ -266,9 +272,28 @@ async def get_peer(request: web.Request) -> web.Response:
     peer = await node.peering.get(request.match_info["node_id"])
     async with node.db.read() as conn:
         messages = await outbox_repo.list_messages(conn, peer_node_id=peer.node_id)
+        sync = await sync_repo.load(conn, peer.id)
+        rejected = await sync_repo.rejections(conn, peer.node_id)
     return web.json_response(
         {
             **peer_json(peer),
+            "sync": {
+                "cursor": sync.cursor,
+                "last_attempt_at": _ts(sync.last_attempt_at),
+                "last_success_at": _ts(sync.last_success_at),
+                "last_error": sync.last_error,
+                "failures": sync.failures,
+                "backoff_until": _ts(sync.next_attempt_at),
+            },
+            "rejected_items": [
+                {
+                    "item_id": r.item_id,
+                    "reason": r.reason,
+                    "detail": r.detail,
+                    "at": format_timestamp(r.created_at),
+                }
+                for r in rejected
+            ],
             "outbox": {
                 "pending": sum(1 for m in messages if m.state == "pending"),
                 "dead_letters": [

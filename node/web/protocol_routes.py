@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
+from node.background import BACKGROUND
 from node.db import feed as feed_repo
 from node.runtime import NodeServices
 from node.web.errors import ApiError
 from node.web.protocol_auth import VERIFIED
 from protocol.canonical import loads_object
-from protocol.models import PeeringAnswer, PeeringRequest, parse
+from protocol.models import FeedChanged, Notice, PeeringAnswer, PeeringRequest, parse
 
 NODE = web.AppKey("node", NodeServices)
 FEED_KIND = "OpenSeatsSession"
@@ -145,6 +146,26 @@ def _answer(node: NodeServices, recipient: str, state: str) -> web.Response:
     return web.json_response(answer.to_json_dict(), status=202)
 
 
+async def inbox(request: web.Request) -> web.Response:
+    """``POST /protocol/v1/inbox``: a notice from an active peer (SPEC.md §8)."""
+    node = request.app[NODE]
+    verified = request[VERIFIED]
+    assert verified.peer is not None
+    notice = parse(Notice, verified.body)
+    if notice.sender != verified.peer.node_id:
+        raise ApiError(401, "origin_mismatch", "Absender passt nicht / sender is not the signer")
+    if isinstance(notice, FeedChanged):
+        node_id = verified.peer.node_id
+        request.app[BACKGROUND].start(
+            f"pull:{node_id}", lambda: node.subscriber.pull(node_id, force=True)
+        )
+        return web.Response(status=202)
+    # This node has made no reservation the notice could be about.
+    raise ApiError(
+        404, "unknown_reservation", "Keine solche Reservierung / no such reservation at this node"
+    )
+
+
 async def license_page(request: web.Request) -> web.Response:
     node = request.app[NODE]
     return web.Response(
@@ -164,3 +185,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/about/license", license_page)
     app.router.add_get("/protocol/v1/feed", feed)
     app.router.add_post("/protocol/v1/peering", peering)
+    app.router.add_post("/protocol/v1/inbox", inbox)

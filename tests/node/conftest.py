@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from node.app import create_app
+from node.background import BACKGROUND
 from node.clock import ManualClock
 from node.db import Database
 from node.db import tokens as token_repo
@@ -112,7 +113,20 @@ class RunningNode:
     server: TestServer
     http: aiohttp.ClientSession
     admin_token: str
+    database: Database | None = None
+    clock: ManualClock | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    async def stop(self) -> None:
+        """The process goes away: its port closes, its database stays."""
+        await self.server.close()
+
+    async def start_again(self) -> None:
+        """A new process on the same data, database and port (a restart)."""
+        app = create_app(self.settings, clock=self.clock, db=self.database, run_scheduler=False)
+        port = int(self.url.rsplit(":", 1)[1])
+        self.server = TestServer(app, host="127.0.0.1", port=port)
+        await self.server.start_server()
 
     @property
     def node(self) -> NodeServices:
@@ -155,6 +169,22 @@ class RunningNode:
             except ValueError:
                 return response.status, payload.decode(errors="replace")
 
+    async def settle(self) -> None:
+        """Let background work started by requests (deliveries, pulls) finish."""
+        await self.server.app[BACKGROUND].idle()
+
+    async def portal(
+        self, path: str, *, token: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any, Any]:
+        sent = dict(headers or {})
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        async with self.http.get(f"{self.url}/api/v1{path}", headers=sent) as response:
+            payload = await response.read()
+            kind = response.content_type
+            body: Any = json.loads(payload) if "json" in kind and payload else payload
+            return response.status, body, response.headers.copy()
+
     async def feed_as(self, reader: RunningNode, query: str = "") -> dict[str, Any]:
         """Fetch this node's feed, signed by *reader* as a real peer would."""
         return await reader.node.client.signed_json("GET", f"{self.url}/protocol/v1/feed{query}")
@@ -188,7 +218,9 @@ async def make_node(
         app = create_app(settings, clock=clock, db=database, run_scheduler=False)
         server = TestServer(app, host="127.0.0.1", port=port)
         await server.start_server()
-        running = RunningNode(name, settings, server, aiohttp.ClientSession(), token)
+        running = RunningNode(
+            name, settings, server, aiohttp.ClientSession(), token, database, clock
+        )
         started.append(running)
         return running
 
@@ -198,6 +230,16 @@ async def make_node(
         await running.server.close()
     for database in databases:
         await database.dispose()
+
+
+async def sync(*nodes: RunningNode) -> None:
+    """Run deliveries and pulls until nothing moves any more (deterministic)."""
+    for _ in range(4):
+        for node in nodes:
+            await node.settle()
+            await node.node.notifier.changed()
+            await node.node.deliverer.deliver_due()
+            await node.settle()
 
 
 async def peer(a: RunningNode, b: RunningNode) -> None:
