@@ -70,6 +70,15 @@ async def _with_node(
         raise CliError(f"{exc.code}: {exc.message}") from None
 
 
+@command("demo")
+async def demo(args: argparse.Namespace) -> int:
+    from node.demo import run_demo
+
+    if not 1024 <= args.base_port <= 65533:
+        raise CliError("--base-port: 1024..65533")
+    return await run_demo(args.base_port, Path(args.data) if args.data else None)
+
+
 # --- init, fingerprint, serve, db, keys ----------------------------------------
 
 

@@ -17,6 +17,12 @@ def _group(commands: Any, name: str, help_text: str) -> Any:
 
 
 def add_parsers(commands: Any) -> None:
+    demo = commands.add_parser(
+        "demo", help="drei verbundene Knoten auf localhost / three federated nodes on localhost"
+    )
+    demo.add_argument("--base-port", type=int, default=8701, help="erster Port / first port")
+    demo.add_argument("--data", help="Datenverzeichnis (sonst temporär) / data dir (else temp)")
+
     init = commands.add_parser("init", help="Knoten anlegen / create a node")
     _common(init)
     init.add_argument("--node-id", required=True, help="z. B. lex.example.org")

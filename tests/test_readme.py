@@ -1,4 +1,4 @@
-"""The README's test command is exactly what CI runs."""
+"""The README opens with the demo command and the test command; CI runs the latter."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _first_command(readme: str) -> str:
-    match = re.search(r"```sh\n(.+?)\n```", readme, re.S)
-    assert match, "README has no sh code block"
-    return match.group(1).strip()
+def _commands(readme: str) -> list[str]:
+    return [block.strip() for block in re.findall(r"```sh\n(.+?)\n```", readme, re.S)]
+
+
+def test_readme_opens_with_demo_then_tests() -> None:
+    demo, tests = _commands((ROOT / "README.md").read_text(encoding="utf-8"))[:2]
+    assert demo.endswith("openseats demo")
+    assert "pytest" in tests
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    command = _first_command((ROOT / "README.md").read_text(encoding="utf-8"))
-    assert "pytest" in command
+    tests = _commands((ROOT / "README.md").read_text(encoding="utf-8"))[1]
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
-    assert command in ci_lines
+    assert tests in ci_lines
