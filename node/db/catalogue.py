@@ -113,35 +113,40 @@ async def purge(conn: AsyncConnection, *, ended_before: datetime) -> int:
     return result.rowcount
 
 
+_COPIED = (
+    "origin",
+    "session_id",
+    "org_name",
+    "is_local",
+    "version",
+    "title",
+    "description",
+    "format",
+    "start_at",
+    "end_at",
+    "timezone",
+    "duration_minutes",
+    "host_name",
+    "status",
+    "seats_open",
+    "seats_remaining",
+    "registration_mode",
+    "waitlist",
+    "email_required",
+    "details_url",
+    "sequence",
+    "modified_at",
+)
+
+
 def _entry(row: Any, registration: str) -> CatalogueEntry:
     entry_id = f"{row.session_id}@{row.origin}"
     return CatalogueEntry(
         id=entry_id,
-        origin=row.origin,
-        session_id=row.session_id,
-        org_name=row.org_name,
-        is_local=row.is_local,
-        version=row.version,
-        title=row.title,
-        description=row.description,
-        format=row.format,
         languages=tuple(row.languages),
-        start_at=row.start_at,
-        end_at=row.end_at,
-        timezone=row.timezone,
-        duration_minutes=row.duration_minutes,
-        host_name=row.host_name,
         tags=tuple(row.tags),
-        status=row.status,
-        seats_open=row.seats_open,
-        seats_remaining=row.seats_remaining,
-        registration_mode=row.registration_mode,
-        waitlist=row.waitlist,
-        email_required=row.email_required,
-        details_url=row.details_url,
         registration_url=registration.format(id=entry_id),
-        sequence=row.sequence,
-        modified_at=row.modified_at,
+        **{name: row._mapping[name] for name in _COPIED},
     )
 
 

@@ -128,15 +128,7 @@ class PeeringService:
                     descriptor=self.identity.descriptor(now),
                     issued_at=now,
                 )
-                await outbox_repo.enqueue(
-                    conn,
-                    peer_node_id=descriptor.node_id,
-                    kind="peering_request",
-                    method="POST",
-                    url=descriptor.endpoints.peering,
-                    body=_dump(request),
-                    now=now,
-                )
+                await self._queue(conn, descriptor, "peering_request", request)
         delivered, error = await self._deliver_now(descriptor.node_id)
         async with self.db.read() as conn:
             stored = await peer_repo.get_by_id(conn, peer_id)
@@ -330,14 +322,20 @@ class PeeringService:
             state=state,  # type: ignore[arg-type]
             issued_at=now,
         )
+        await self._queue(conn, descriptor, "peering_answer", answer)
+
+    async def _queue(
+        self, conn: AsyncConnection, descriptor: NodeDescriptor, kind: str, message: Any
+    ) -> None:
+        """Put a message for the peer's peering endpoint into the outbox."""
         await outbox_repo.enqueue(
             conn,
             peer_node_id=descriptor.node_id,
-            kind="peering_answer",
+            kind=kind,
             method="POST",
             url=descriptor.endpoints.peering,
-            body=_dump(answer),
-            now=now,
+            body=_dump(message),
+            now=self.clock.now(),
         )
 
     async def _deliver_now(self, node_id: str) -> tuple[bool, str | None]:
