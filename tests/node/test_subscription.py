@@ -199,3 +199,22 @@ async def test_offline_partner_catches_up_from_its_cursor(
     _status, body = await datev.admin("GET", f"/peers/{lex.node_id}")
     assert body["sync"]["failures"] == 0
     assert body["rejected_items"] == []
+
+
+async def test_past_sessions_leave_the_catalogue(make_node: NodeFactory, clock: ManualClock) -> None:
+    from node.db import catalogue as catalogue_repo
+
+    lex, datev = await make_node("lex"), await make_node("datev")
+    await peer(datev, lex)
+    sid = await new_session(lex, clock)
+    await open_to(lex, sid, "all")
+    await sync(lex, datev)
+    assert await titles(datev) == ["KI-Prompting für Einsteiger"]
+    clock.advance(days=11)  # the session (10 days ahead, 1 hour) is over
+    assert await titles(datev) == []
+    retention = timedelta(days=datev.settings.catalogue_retention_days)
+    async with datev.node.db.write() as conn:
+        assert await catalogue_repo.purge(conn, ended_before=clock.now() - retention) == 0
+    clock.advance(days=8)
+    async with datev.node.db.write() as conn:
+        assert await catalogue_repo.purge(conn, ended_before=clock.now() - retention) == 1
