@@ -16,6 +16,7 @@ from node.db.tables import catalogue, catalogue_terms
 
 @dataclass(frozen=True)
 class Stored:
+    announcement: str | None
     version: int
     start_at: datetime
     end_at: datetime
@@ -42,6 +43,7 @@ async def stored(conn: AsyncConnection, origin: str, session_id: str) -> Stored 
     row = (
         await conn.execute(
             select(
+                catalogue.c.announcement,
                 catalogue.c.version,
                 catalogue.c.start_at,
                 catalogue.c.end_at,
@@ -53,7 +55,7 @@ async def stored(conn: AsyncConnection, origin: str, session_id: str) -> Stored 
     ).first()
     if row is None:
         return None
-    return Stored(row[0], row[1], row[2], row[3], row[4], row[5] is not None)
+    return Stored(row[0], row[1], row[2], row[3], row[4], row[5], row[6] is not None)
 
 
 async def upsert(

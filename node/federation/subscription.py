@@ -40,6 +40,7 @@ from protocol.errors import ProtocolError
 from protocol.ingest import verify_announcement
 from protocol.keyring import PinnedKeys
 from protocol.models import DeletedItem, parse
+from protocol.signing import signing_input
 
 MAX_PAGES_PER_PULL = 1000
 MAX_ITEMS_PER_PAGE = 1000
@@ -61,6 +62,7 @@ class PullResult:
     merged: int = 0
     deleted: int = 0
     rejected: int = 0
+    unchanged: int = 0
     cursor: int = 0
 
 
@@ -229,11 +231,19 @@ class Subscriber:
             raise _Rejected("invalid_item", "item id differs from data.id")
         previous = await catalogue_repo.stored(conn, announcement.origin, announcement.id)
         if previous is not None and previous.version >= announcement.version:
+            if previous.version == announcement.version and _same_signed(previous, data):
+                return "unchanged"  # a repeat of what we hold (SPEC.md §7.3)
             raise _Rejected(
                 "stale_version", f"version {announcement.version} is not after {previous.version}"
             )
         await store_announcement(conn, announcement, data, peer.display_name, now)
         return "merged"
+
+
+def _same_signed(previous: catalogue_repo.Stored, data: dict[str, Any]) -> bool:
+    if previous.announcement is None:
+        return False
+    return signing_input(json.loads(previous.announcement)) == signing_input(data)
 
 
 class _Rejected(ProtocolError):

@@ -13,7 +13,14 @@ from node.runtime import NodeServices
 from node.web.errors import ApiError
 from node.web.protocol_auth import VERIFIED
 from protocol.canonical import loads_object
-from protocol.models import FeedChanged, Notice, PeeringAnswer, PeeringRequest, parse
+from protocol.models import (
+    FeedChanged,
+    Notice,
+    PeeringAnswer,
+    PeeringRequest,
+    SessionCancelled,
+    parse,
+)
 
 NODE = web.AppKey("node", NodeServices)
 FEED_KIND = "OpenSeatsSession"
@@ -160,7 +167,16 @@ async def inbox(request: web.Request) -> web.Response:
             f"pull:{node_id}", lambda: node.subscriber.pull(node_id, force=True)
         )
         return web.Response(status=202)
-    # This node has made no reservation the notice could be about.
+    session = notice.session if isinstance(notice, SessionCancelled) else notice.answer.session
+    if session.origin != notice.sender:
+        raise ApiError(
+            401,
+            "origin_mismatch",
+            "Sitzung gehört nicht dem Absender / the session is not the sender's",
+        )
+    if isinstance(notice, SessionCancelled):
+        # Unknown reservation ids are ignored (SPEC.md §8); this node holds none.
+        return web.Response(status=202)
     raise ApiError(
         404, "unknown_reservation", "Keine solche Reservierung / no such reservation at this node"
     )

@@ -201,7 +201,9 @@ async def test_offline_partner_catches_up_from_its_cursor(
     assert body["rejected_items"] == []
 
 
-async def test_past_sessions_leave_the_catalogue(make_node: NodeFactory, clock: ManualClock) -> None:
+async def test_past_sessions_leave_the_catalogue(
+    make_node: NodeFactory, clock: ManualClock
+) -> None:
     from node.db import catalogue as catalogue_repo
 
     lex, datev = await make_node("lex"), await make_node("datev")

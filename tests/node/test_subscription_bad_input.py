@@ -413,3 +413,54 @@ async def test_forged_cursor_with_valid_shape(make_node: NodeFactory, clock: Man
         f"/catalogue?limit=1&cursor={edited}.{mac}", token=lex.admin_token
     )
     assert (status, answer["code"]) == (400, "invalid_cursor")
+
+
+async def test_a_repeated_item_is_not_a_rejection(
+    setup: tuple[RunningNode, RunningNode, str, Subscriber], evil: EvilFeed
+) -> None:
+    lex, datev, feed_url, subscriber = setup
+    start = await cursor_of(datev, lex)
+    same = signed(lex, version=7, title="Einmal")
+    serve_pages(evil, feed_url, start, [item(same, start + 1), item(same, start + 2)])
+    result = await subscriber.pull(lex.node_id, force=True)
+    assert result is not None
+    assert (result.merged, result.unchanged, result.rejected) == (1, 1, 0)
+
+
+async def test_reservation_notices_this_node_cannot_know(make_node: NodeFactory) -> None:
+    from node.federation.client import DeliveryError
+
+    lex, datev = await make_node("lex"), await make_node("datev")
+    await peer(datev, lex)
+    inbox = f"{lex.url}/protocol/v1/inbox"
+    ref = {"origin": datev.node_id, "id": "s-1"}
+    cancelled = {
+        "type": "session_cancelled",
+        "sender": datev.node_id,
+        "issued_at": "2026-11-23T09:00:00Z",
+        "session": ref,
+        "reservations": ["3f2b8c1e-6a4d-4f0b-9c7e-2d5a1b8e4f60"],
+    }
+    response = await datev.node.client.signed("POST", inbox, json.dumps(cancelled).encode())
+    assert response.status == 202
+    answer = {
+        "type": "reservation_answer",
+        "id": "3f2b8c1e-6a4d-4f0b-9c7e-2d5a1b8e4f60",
+        "session": ref,
+        "version": 2,
+        "issued_at": "2026-11-23T09:00:00Z",
+        "state": "pending",
+    }
+    updated = {
+        "type": "reservation_updated",
+        "sender": datev.node_id,
+        "issued_at": "2026-11-23T09:00:00Z",
+        "answer": answer,
+    }
+    with pytest.raises(DeliveryError) as info:
+        await datev.node.client.signed("POST", inbox, json.dumps(updated).encode())
+    assert (info.value.status, "unknown_reservation" in str(info.value)) == (404, True)
+    foreign = {**cancelled, "session": {"origin": "kiwi.example.de", "id": "s-1"}}
+    with pytest.raises(DeliveryError) as info:
+        await datev.node.client.signed("POST", inbox, json.dumps(foreign).encode())
+    assert (info.value.status, "origin_mismatch" in str(info.value)) == (401, True)

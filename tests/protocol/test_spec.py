@@ -26,6 +26,7 @@ VECTORS = ROOT / "schemas" / "vectors"
 
 #: Codes a node answers with that the protocol library does not raise (SPEC.md §10).
 NODE_CODES = {
+    "invalid_query": 400,
     "not_peer": 403,
     "peer_suspended": 403,
     "not_found": 404,
