@@ -149,31 +149,24 @@ async def db_upgrade(args: argparse.Namespace) -> int:
 @command("serve")
 async def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=True)
-    await runner.setup()
-    host = args.host or settings.listen_host
-    port = args.port or settings.listen_port
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    print(f"OpenSeats {settings.node_id} läuft auf / listening on http://{host}:{port}", flush=True)
-    try:
-        await _wait_forever()
-    finally:
-        await runner.cleanup()
-    return 0
-
-
-async def _wait_forever() -> None:
-    stop = asyncio.Event()
+    stop = asyncio.Event()  # handlers first: a signal during start-up still stops cleanly
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
-def _when(value: datetime | None) -> str | None:
-    return format_timestamp(value) if value is not None else None
+    runner = web.AppRunner(create_app(settings), handle_signals=False)
+    await runner.setup()
+    try:
+        host = args.host or settings.listen_host
+        port = args.port or settings.listen_port
+        await web.TCPSite(runner, host, port).start()
+        print(
+            f"OpenSeats {settings.node_id} läuft auf / listening on http://{host}:{port}",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return 0
 
 
 # --- tokens ----------------------------------------------------------------------

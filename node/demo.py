@@ -274,6 +274,11 @@ async def run_demo(base_port: int, data: Path | None) -> int:
     temporary = data is None
     root = Path(tempfile.mkdtemp(prefix="openseats-demo-")) if data is None else data
     nodes: list[DemoNode] = []
+    # Ctrl-C at any moment, even while the nodes are starting, stops cleanly.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         for offset, org in enumerate(ORGS):
             settings, token = await _prepare(org, root / org.key, base_port + offset)
@@ -292,13 +297,11 @@ async def run_demo(base_port: int, data: Path | None) -> int:
         await _seed(by_key)
         await _converge(nodes)
         print(_banner(nodes, root, temporary), flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         print("Demo wird beendet / stopping the demo …", flush=True)
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         for demo in reversed(nodes):
             await demo.runner.cleanup()
         if temporary:
