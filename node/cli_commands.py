@@ -169,6 +169,10 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(value: datetime | None) -> str | None:
+    return format_timestamp(value) if value is not None else None
+
+
 # --- tokens ----------------------------------------------------------------------
 
 
