@@ -285,3 +285,38 @@ feed_rejections = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_feed_rejections_peer", "peer_node_id", "id"),
 )
+
+# --- reservations (host side: the seat ledger) --------------------------------
+
+# seq orders the waitlist (FIFO); id is the requester's uuid.
+reservations_in = Table(
+    "reservations_in",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("requester", String(253), nullable=False),
+    Column("session_id", String(128), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("attendee_ref", String(128), nullable=False),
+    Column("attendee_name", String(120), nullable=False),
+    Column("attendee_email", String(254)),
+    Column("seats", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(32)),
+    Column("cancelled_by", String(16)),
+    Column("version", Integer, nullable=False),
+    Column("hold_expires_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_reservations_in_session", "session_id", "state", "seq"),
+)
+
+# Optional per-partner caps within a session's partner quota.
+partner_caps = Table(
+    "partner_caps",
+    metadata,
+    Column("session_id", String(128), primary_key=True),
+    Column("requester", String(253), primary_key=True),
+    Column("cap", Integer, nullable=False),
+    Column("taken", Integer, nullable=False, default=0),
+)

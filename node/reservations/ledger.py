@@ -1,0 +1,446 @@
+"""The host-side seat ledger (see the package docstring for the state graph)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from node.db.tables import partner_caps, reservations_in, session_audience, sessions
+from node.db.tables import peers as peers_table
+from protocol.canonical import canonical_bytes
+from protocol.models import ReservationRequest
+
+ACTIVE = ("confirmed", "held", "waitlisted", "pending")
+SEATED = ("confirmed", "held")
+HOLD_MINUTES = 5
+MAX_SEATS_PER_REQUEST = 2
+
+
+class LedgerConflict(Exception):
+    """The same reservation id with a different request (409)."""
+
+
+class LedgerError(Exception):
+    """An operation that is not possible in the reservation's state."""
+
+    def __init__(self, code: str, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A reservation's state after an operation, for the answer and notices."""
+
+    id: str
+    requester: str
+    session_id: str
+    state: str
+    version: int
+    seats: int
+    reason: str | None = None
+    position: int | None = None
+    hold_expires_at: datetime | None = None
+    cancelled_by: str | None = None
+
+
+def request_hash(request: ReservationRequest) -> str:
+    """What makes two PUTs "the same request" (``issued_at`` may differ on retry)."""
+    body = request.to_json_dict()
+    body.pop("issued_at", None)
+    return hashlib.sha256(canonical_bytes(body)).hexdigest()
+
+
+class SeatLedger:
+    def __init__(
+        self,
+        *,
+        registration_cutoff: timedelta = timedelta(0),
+        hold: timedelta = timedelta(minutes=HOLD_MINUTES),
+        max_seats: int = MAX_SEATS_PER_REQUEST,
+    ) -> None:
+        self.cutoff = registration_cutoff
+        self.hold = hold
+        self.max_seats = max_seats
+
+    # --- reading ---------------------------------------------------------------
+
+    async def decision(self, conn: AsyncConnection, reservation_id: str) -> Decision | None:
+        row = (
+            await conn.execute(
+                select(reservations_in).where(reservations_in.c.id == reservation_id)
+            )
+        ).first()
+        return await self._decision(conn, row) if row else None
+
+    async def _decision(self, conn: AsyncConnection, row: Any) -> Decision:
+        position = None
+        if row.state == "waitlisted":
+            position = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(reservations_in)
+                    .where(
+                        reservations_in.c.session_id == row.session_id,
+                        reservations_in.c.state == "waitlisted",
+                        reservations_in.c.seq <= row.seq,
+                    )
+                )
+            ).scalar_one()
+        return Decision(
+            row.id,
+            row.requester,
+            row.session_id,
+            row.state,
+            row.version,
+            row.seats,
+            row.reason,
+            position,
+            row.hold_expires_at,
+            row.cancelled_by,
+        )
+
+    # --- deciding a new request -----------------------------------------------------
+
+    async def reserve(
+        self, conn: AsyncConnection, request: ReservationRequest, requester: str, now: datetime
+    ) -> tuple[Decision, bool]:
+        """Decide a request; return the decision and whether it is new.
+
+        The same uuid with the same request returns the stored decision; with
+        a different request it raises :class:`LedgerConflict`.
+        """
+        digest = request_hash(request)
+        existing = (
+            await conn.execute(select(reservations_in).where(reservations_in.c.id == request.id))
+        ).first()
+        if existing is not None:
+            if existing.request_hash != digest or existing.requester != requester:
+                raise LedgerConflict(request.id)
+            return await self._decision(conn, existing), False
+        state, reason, expires = await self._decide(conn, request, requester, now)
+        await conn.execute(
+            reservations_in.insert().values(
+                id=request.id,
+                requester=requester,
+                session_id=request.session.id,
+                request_hash=digest,
+                attendee_ref=request.attendee.ref,
+                attendee_name=request.attendee.display_name,
+                attendee_email=request.attendee.email,
+                seats=request.seats,
+                state=state,
+                reason=reason,
+                version=1,
+                hold_expires_at=expires,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        found = await self.decision(conn, request.id)
+        assert found is not None
+        return found, True
+
+    async def _decide(
+        self, conn: AsyncConnection, request: ReservationRequest, requester: str, now: datetime
+    ) -> tuple[str, str | None, datetime | None]:
+        session = (
+            await conn.execute(select(sessions).where(sessions.c.id == request.session.id))
+        ).first()
+        if session is None or session.withdrawn_at is not None:
+            return "rejected", "unknown_session", None
+        if session.status == "cancelled":
+            return "rejected", "session_cancelled", None
+        if now >= session.start_at - self.cutoff:
+            return "rejected", "registration_closed", None
+        if session.open_seats <= 0:
+            return "rejected", "closed_to_partners", None
+        if not session.audience_all and not await self._in_audience(conn, session.id, requester):
+            return "rejected", "not_in_audience", None
+        if request.seats > self.max_seats:
+            return "rejected", "too_many_seats", None
+        if session.email_required and not request.attendee.email:
+            return "rejected", "email_required", None
+        duplicate = (
+            await conn.execute(
+                select(func.count())
+                .select_from(reservations_in)
+                .where(
+                    reservations_in.c.session_id == session.id,
+                    reservations_in.c.requester == requester,
+                    reservations_in.c.attendee_ref == request.attendee.ref,
+                    reservations_in.c.state.in_(ACTIVE),
+                )
+            )
+        ).scalar_one()
+        if duplicate:
+            return "rejected", "duplicate_attendee", None
+        if session.registration_mode == "approval":
+            return "pending", None, None
+        return await self._seat_or_queue(
+            conn, session, requester, request.seats, hold=request.hold, now=now
+        )
+
+    async def _in_audience(self, conn: AsyncConnection, session_id: str, requester: str) -> bool:
+        found = (
+            await conn.execute(
+                select(func.count())
+                .select_from(
+                    session_audience.join(
+                        peers_table, peers_table.c.id == session_audience.c.peer_id
+                    )
+                )
+                .where(
+                    session_audience.c.session_id == session_id, peers_table.c.node_id == requester
+                )
+            )
+        ).scalar_one()
+        return bool(found)
+
+    async def _seat_or_queue(
+        self,
+        conn: AsyncConnection,
+        session: Any,
+        requester: str,
+        seats: int,
+        *,
+        hold: bool,
+        now: datetime,
+    ) -> tuple[str, str | None, datetime | None]:
+        taken = await self._take(conn, session.id, requester, seats)
+        if taken is None:
+            return ("held", None, now + self.hold) if hold else ("confirmed", None, None)
+        if session.waitlist:
+            return "waitlisted", None, None
+        return "rejected", taken, None
+
+    async def _take(
+        self, conn: AsyncConnection, session_id: str, requester: str, seats: int
+    ) -> str | None:
+        """Take seats atomically; ``None`` on success, else why not."""
+        capped = await conn.execute(
+            update(partner_caps)
+            .where(
+                partner_caps.c.session_id == session_id,
+                partner_caps.c.requester == requester,
+                partner_caps.c.taken + seats <= partner_caps.c.cap,
+            )
+            .values(taken=partner_caps.c.taken + seats)
+        )
+        has_cap = capped.rowcount == 1 or bool(
+            (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(partner_caps)
+                    .where(
+                        partner_caps.c.session_id == session_id,
+                        partner_caps.c.requester == requester,
+                    )
+                )
+            ).scalar_one()
+        )
+        if has_cap and capped.rowcount != 1:
+            return "partner_cap_reached"
+        result = await conn.execute(
+            update(sessions)
+            .where(
+                sessions.c.id == session_id, sessions.c.seats_taken + seats <= sessions.c.open_seats
+            )
+            .values(seats_taken=sessions.c.seats_taken + seats)
+        )
+        if result.rowcount == 1:
+            return None
+        if has_cap:  # give the partner's share back: the session itself is full
+            await self._release_cap(conn, session_id, requester, seats)
+        return "full"
+
+    async def _release(
+        self, conn: AsyncConnection, session_id: str, requester: str, seats: int
+    ) -> None:
+        await conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id)
+            .values(seats_taken=sessions.c.seats_taken - seats)
+        )
+        await self._release_cap(conn, session_id, requester, seats)
+
+    async def _release_cap(
+        self, conn: AsyncConnection, session_id: str, requester: str, seats: int
+    ) -> None:
+        await conn.execute(
+            update(partner_caps)
+            .where(partner_caps.c.session_id == session_id, partner_caps.c.requester == requester)
+            .values(taken=partner_caps.c.taken - seats)
+        )
+
+    # --- changing existing reservations ------------------------------------------------
+
+    async def _move(self, conn: AsyncConnection, row: Any, now: datetime, **values: Any) -> None:
+        await conn.execute(
+            update(reservations_in)
+            .where(reservations_in.c.id == row.id)
+            .values(version=reservations_in.c.version + 1, updated_at=now, **values)
+        )
+
+    async def _row(self, conn: AsyncConnection, reservation_id: str) -> Any:
+        row = (
+            await conn.execute(
+                select(reservations_in).where(reservations_in.c.id == reservation_id)
+            )
+        ).first()
+        if row is None:
+            raise LedgerError(
+                "unknown_reservation", "Keine solche Reservierung / no such reservation", status=404
+            )
+        return row
+
+    async def cancel(
+        self, conn: AsyncConnection, reservation_id: str, by: str, now: datetime
+    ) -> list[str]:
+        """Cancel (idempotent); return the ids of every reservation that changed."""
+        row = await self._row(conn, reservation_id)
+        if row.state not in ACTIVE:
+            return []
+        if row.state in SEATED:
+            await self._release(conn, row.session_id, row.requester, row.seats)
+        await self._move(
+            conn, row, now, state="cancelled", cancelled_by=by, reason=None, hold_expires_at=None
+        )
+        return [row.id, *await self.promote(conn, row.session_id, now)]
+
+    async def promote(self, conn: AsyncConnection, session_id: str, now: datetime) -> list[str]:
+        """Give free seats to the waitlist, strictly first come, first served."""
+        promoted = []
+        waiting = await conn.execute(
+            select(reservations_in)
+            .where(
+                reservations_in.c.session_id == session_id, reservations_in.c.state == "waitlisted"
+            )
+            .order_by(reservations_in.c.seq)
+        )
+        for row in list(waiting):
+            if await self._take(conn, session_id, row.requester, row.seats) is not None:
+                break
+            await self._move(conn, row, now, state="confirmed")
+            promoted.append(row.id)
+        return promoted
+
+    async def confirm_hold(
+        self, conn: AsyncConnection, reservation_id: str, now: datetime
+    ) -> list[str]:
+        row = await self._row(conn, reservation_id)
+        if row.state == "confirmed":
+            return []
+        if row.state != "held":
+            raise LedgerError(
+                "not_held", f"Reservierung ist {row.state} / reservation is {row.state}"
+            )
+        if row.hold_expires_at <= now:
+            return await self.expire_holds(conn, now)
+        await self._move(conn, row, now, state="confirmed", hold_expires_at=None)
+        return [row.id]
+
+    async def expire_holds(self, conn: AsyncConnection, now: datetime) -> list[str]:
+        changed: list[str] = []
+        rows = list(
+            await conn.execute(
+                select(reservations_in).where(
+                    reservations_in.c.state == "held", reservations_in.c.hold_expires_at <= now
+                )
+            )
+        )
+        for row in rows:
+            await self._release(conn, row.session_id, row.requester, row.seats)
+            await self._move(
+                conn, row, now, state="rejected", reason="hold_expired", hold_expires_at=None
+            )
+            changed += [row.id, *await self.promote(conn, row.session_id, now)]
+        return changed
+
+    async def decide_pending(
+        self, conn: AsyncConnection, reservation_id: str, *, approve: bool, now: datetime
+    ) -> list[str]:
+        row = await self._row(conn, reservation_id)
+        if row.state != "pending":
+            raise LedgerError(
+                "not_pending", f"Reservierung ist {row.state} / reservation is {row.state}"
+            )
+        if not approve:
+            await self._move(conn, row, now, state="rejected", reason="declined_by_host")
+            return [row.id]
+        session = (
+            await conn.execute(select(sessions).where(sessions.c.id == row.session_id))
+        ).one()
+        state, reason, _ = await self._seat_or_queue(
+            conn, session, row.requester, row.seats, hold=False, now=now
+        )
+        await self._move(conn, row, now, state=state, reason=reason)
+        return [row.id]
+
+    async def set_quota(
+        self, conn: AsyncConnection, session_id: str, seats: int, now: datetime
+    ) -> list[str]:
+        """Change the partner quota; it can never drop below the seats taken."""
+        result = await conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.seats_taken <= seats)
+            .values(open_seats=seats)
+        )
+        if result.rowcount != 1:
+            raise LedgerError(
+                "quota_below_taken",
+                "Mehr Plätze vergeben als das neue "
+                "Kontingent / more seats taken than the new quota",
+            )
+        return await self.promote(conn, session_id, now)
+
+    async def set_cap(
+        self, conn: AsyncConnection, session_id: str, requester: str, cap: int
+    ) -> None:
+        taken = (
+            await conn.execute(
+                select(func.coalesce(func.sum(reservations_in.c.seats), 0)).where(
+                    reservations_in.c.session_id == session_id,
+                    reservations_in.c.requester == requester,
+                    reservations_in.c.state.in_(SEATED),
+                )
+            )
+        ).scalar_one()
+        if taken > cap:
+            raise LedgerError(
+                "cap_below_taken", "Obergrenze unter vergebenen Plätzen / cap below seats taken"
+            )
+        await conn.execute(
+            partner_caps.delete().where(
+                partner_caps.c.session_id == session_id, partner_caps.c.requester == requester
+            )
+        )
+        await conn.execute(
+            partner_caps.insert().values(
+                session_id=session_id, requester=requester, cap=cap, taken=taken
+            )
+        )
+
+    async def cancel_session(
+        self, conn: AsyncConnection, session_id: str, now: datetime
+    ) -> list[str]:
+        """The host cancelled the session: every active reservation ends, seats free."""
+        rows = list(
+            await conn.execute(
+                select(reservations_in).where(
+                    reservations_in.c.session_id == session_id, reservations_in.c.state.in_(ACTIVE)
+                )
+            )
+        )
+        for row in rows:
+            if row.state in SEATED:
+                await self._release(conn, row.session_id, row.requester, row.seats)
+            await self._move(
+                conn, row, now, state="cancelled", cancelled_by="host", hold_expires_at=None
+            )
+        return [row.id for row in rows]
