@@ -32,11 +32,13 @@ def words(text: str) -> list[str]:
 def terms(texts: Iterable[str]) -> set[str]:
     """Every stored form of every word in *texts*."""
     found: set[str] = set()
-    for text in texts:
-        for word in _WORD.findall(text):
+    for word in {w for text in texts for w in _WORD.findall(text)}:
+        folded = word.casefold()[:MAX_TERM]
+        found.add(folded)
+        if not folded.isascii():
             lowered = word.lower()
-            for form in (word.casefold(), lowered.translate(_SPELLED_OUT), _strip_accents(lowered)):
-                found.add(form.casefold()[:MAX_TERM])
+            found.add(lowered.translate(_SPELLED_OUT).casefold()[:MAX_TERM])
+            found.add(_strip_accents(lowered).casefold()[:MAX_TERM])
     return found
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, literal, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from node.catalogue.entry import CatalogueEntry
@@ -56,6 +56,69 @@ async def stored(conn: AsyncConnection, origin: str, session_id: str) -> Stored 
     if row is None:
         return None
     return Stored(row[0], row[1], row[2], row[3], row[4], row[5], row[6] is not None)
+
+
+async def stored_many(conn: AsyncConnection, origin: str, ids: list[str]) -> dict[str, Stored]:
+    """The stored state of many sessions of one origin, in one query."""
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        select(
+            catalogue.c.session_id,
+            catalogue.c.announcement,
+            catalogue.c.version,
+            catalogue.c.start_at,
+            catalogue.c.end_at,
+            catalogue.c.status,
+            catalogue.c.sequence,
+            catalogue.c.deleted_at,
+        ).where(catalogue.c.origin == origin, catalogue.c.session_id.in_(ids))
+    )
+    return {r[0]: Stored(r[1], r[2], r[3], r[4], r[5], r[6], r[7] is not None) for r in rows}
+
+
+async def write_many(
+    conn: AsyncConnection,
+    inserts: list[dict[str, Any]],
+    updates: list[dict[str, Any]],
+    terms: dict[tuple[str, str], set[str]],
+) -> None:
+    """Insert and update many entries and replace their search terms, in few statements."""
+    if inserts:
+        await conn.execute(catalogue.insert(), inserts)
+    if updates:
+        await conn.execute(
+            update(catalogue)
+            .where(
+                catalogue.c.origin == bindparam("k_origin"),
+                catalogue.c.session_id == bindparam("k_session_id"),
+            )
+            .values(
+                {
+                    name: bindparam(name)
+                    for name in updates[0]
+                    if name not in ("origin", "session_id")
+                }
+            ),
+            [
+                {**values, "k_origin": values["origin"], "k_session_id": values["session_id"]}
+                for values in updates
+            ],
+        )
+        await conn.execute(
+            delete(catalogue_terms).where(
+                tuple_(catalogue_terms.c.origin, catalogue_terms.c.session_id).in_(
+                    [(values["origin"], values["session_id"]) for values in updates]
+                )
+            )
+        )
+    rows = [
+        {"term": term, "origin": key[0], "session_id": key[1]}
+        for key, words in terms.items()
+        for term in sorted(words)
+    ]
+    if rows:
+        await conn.execute(catalogue_terms.insert(), rows)
 
 
 async def upsert(

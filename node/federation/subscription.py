@@ -22,12 +22,12 @@ import asyncio
 import json
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from node.catalogue.merge import store_announcement
+from node.catalogue.merge import PageBatch
 from node.clock import Clock
 from node.db import Database
 from node.db import catalogue as catalogue_repo
@@ -179,6 +179,12 @@ class Subscriber:
         now = self.clock.now()
         cursor = result.cursor
         async with self.db.write() as conn:
+            ids = [
+                raw["id"]
+                for raw in items
+                if isinstance(raw, dict) and isinstance(raw.get("id"), str)
+            ]
+            batch = PageBatch(await catalogue_repo.stored_many(conn, peer.node_id, ids))
             for raw in items:
                 modified = raw.get("modified") if isinstance(raw, dict) else None
                 if not isinstance(modified, int) or isinstance(modified, bool):
@@ -188,7 +194,7 @@ class Subscriber:
                 cursor = modified
                 item_id = str(raw.get("id", "?"))
                 try:
-                    outcome = await self._merge_item(conn, peer, pinned, raw, now)
+                    outcome = await self._merge_item(conn, peer, pinned, raw, now, batch)
                 except ProtocolError as exc:
                     outcome = "rejected"
                     await sync_repo.reject(
@@ -206,18 +212,28 @@ class Subscriber:
             if after != cursor:
                 kind = "goes backwards" if after < cursor else "skips items"
                 raise FeedError("feed_next", f"next {kind} ({after}, last item {cursor})")
+            await batch.flush(conn)
             await sync_repo.save_cursor(conn, peer.id, cursor)
         result.cursor = cursor
         return next_url, False
 
     async def _merge_item(
-        self, conn: Any, peer: PeerRow, pinned: PinnedKeys, raw: dict[str, Any], now: Any
+        self,
+        conn: Any,
+        peer: PeerRow,
+        pinned: PinnedKeys,
+        raw: dict[str, Any],
+        now: Any,
+        batch: PageBatch,
     ) -> str:
         if set(raw) - _ITEM_KEYS or raw.get("kind") != "OpenSeatsSession":
             raise _Rejected("invalid_item", "unknown members or kind")
         if raw.get("state") == "deleted":
             item = parse(DeletedItem, raw)
+            await batch.flush(conn)  # keep the page's order for this session
             await catalogue_repo.mark_deleted(conn, peer.node_id, item.id, now)
+            if item.id in batch.previous:
+                batch.previous[item.id] = replace(batch.previous[item.id], deleted=True)
             return "deleted"
         data = raw.get("data")
         if raw.get("state") != "updated" or not isinstance(data, dict):
@@ -229,14 +245,14 @@ class Subscriber:
         )
         if raw.get("id") != announcement.id:
             raise _Rejected("invalid_item", "item id differs from data.id")
-        previous = await catalogue_repo.stored(conn, announcement.origin, announcement.id)
+        previous = batch.previous.get(announcement.id)
         if previous is not None and previous.version >= announcement.version:
             if previous.version == announcement.version and _same_signed(previous, data):
                 return "unchanged"  # a repeat of what we hold (SPEC.md §7.3)
             raise _Rejected(
                 "stale_version", f"version {announcement.version} is not after {previous.version}"
             )
-        await store_announcement(conn, announcement, data, peer.display_name, now)
+        batch.add(announcement, data, peer.display_name, now)
         return "merged"
 
 
