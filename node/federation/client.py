@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 
 from node.clock import Clock
+from node.streams import BodyTooLarge, read_limited
 from protocol.canonical import loads_object
 from protocol.errors import MalformedError
 from protocol.httpsig import sign_request
@@ -71,9 +72,10 @@ class PeerClient:
                 timeout=self.timeout,
                 allow_redirects=False,
             ) as response:
-                data = await response.content.read(MAX_RESPONSE_BYTES + 1)
-                if len(data) > MAX_RESPONSE_BYTES:
-                    raise DeliveryError("invalid", "Antwort zu groß / response too large")
+                try:
+                    data = await read_limited(response.content, MAX_RESPONSE_BYTES)
+                except BodyTooLarge:
+                    raise DeliveryError("invalid", "Antwort zu groß / response too large") from None
                 retry_after = response.headers.get("Retry-After")
                 result = PeerResponse(response.status, data, response.content_type)
         except TimeoutError:

@@ -27,6 +27,7 @@ from node.db.tables import import_sources
 from node.imports import ImportFileError, ImportProblem, ParseResult, parse_csv, parse_ics
 from node.publishing.input import SessionInput
 from node.publishing.service import SessionService
+from node.streams import BodyTooLarge, read_limited
 
 Kind = Literal["csv", "ics"]
 MAX_DOWNLOAD = 10 * 1024 * 1024
@@ -146,14 +147,17 @@ class Importer:
                     raise ImportFileError(
                         "empty", f"Abruf fehlgeschlagen / download failed: HTTP {response.status}"
                     )
-                data = await response.content.read(MAX_DOWNLOAD + 1)
+                try:
+                    data = await read_limited(response.content, MAX_DOWNLOAD)
+                except BodyTooLarge:
+                    raise ImportFileError(
+                        "empty", "Datei zu groß / file too large (max. 10 MB)"
+                    ) from None
                 content_type = response.content_type
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ImportFileError(
                 "empty", f"Abruf fehlgeschlagen / download failed: {exc or type(exc).__name__}"
             ) from None
-        if len(data) > MAX_DOWNLOAD:
-            raise ImportFileError("empty", "Datei zu groß / file too large (max. 10 MB)")
         return data, content_type
 
     async def import_url(self, url: str) -> ImportReport:

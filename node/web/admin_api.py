@@ -23,7 +23,7 @@ from node.db.peers import PeerRow
 from node.db.sessions import SessionRow
 from node.publishing.input import OpeningInput, SessionInput
 from node.runtime import NodeServices
-from node.web.errors import ApiError, validation_error
+from node.web.errors import ApiError, read_body, validation_error
 from node.web.protocol_routes import NODE
 from protocol.canonical import loads
 from protocol.errors import MalformedError
@@ -78,10 +78,7 @@ async def json_body(request: web.Request) -> Any:
         raise ApiError(
             415, "unsupported_media_type", "Erwartet application/json / expected application/json"
         )
-    limit = request.app[NODE].settings.max_body_bytes
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise ApiError(413, "payload_too_large", f"Höchstens / at most {limit} bytes")
+    body = await read_body(request, request.app[NODE].settings.max_body_bytes)
     try:
         return loads(body)
     except MalformedError as exc:

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from node.imports import ImportFileError
 from node.web.admin_api import PREFIX, json_body, node_of, validate
-from node.web.errors import ApiError
+from node.web.errors import ApiError, read_body
 from protocol.models import format_timestamp
 
 IMPORT_TYPES = {"text/csv": "csv", "text/calendar": "ics"}
@@ -24,10 +24,7 @@ async def run_import(request: web.Request) -> web.Response:
     node = node_of(request)
     try:
         if request.content_type in IMPORT_TYPES:
-            limit = node.settings.max_body_bytes * 10
-            data = await request.content.read(limit + 1)
-            if len(data) > limit:
-                raise ApiError(413, "payload_too_large", f"Höchstens / at most {limit} bytes")
+            data = await read_body(request, node.settings.max_body_bytes * 10)
             kind = IMPORT_TYPES[request.content_type]
             report = await node.importer.import_bytes(data, kind)  # type: ignore[arg-type]
         elif request.content_type == "application/json":

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from node.federation.peering import PeeringError
 from node.publishing.service import SessionError
+from node.streams import BodyTooLarge, read_limited
 from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,16 @@ class ApiError(Exception):
         self.message = message
         self.field = field
         self.headers = headers or {}
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole request body, or 413 when it is larger than *limit*."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "payload_too_large", f"Höchstens / at most {limit} bytes")
+    try:
+        return await read_limited(request.content, limit)
+    except BodyTooLarge:
+        raise ApiError(413, "payload_too_large", f"Höchstens / at most {limit} bytes") from None
 
 
 def error_response(

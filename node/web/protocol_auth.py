@@ -28,7 +28,7 @@ from node.db import peers as peer_repo
 from node.db.nonces import NonceBatcher
 from node.db.peers import PeerRow
 from node.runtime import NodeServices
-from node.web.errors import ApiError
+from node.web.errors import ApiError, read_body
 from protocol.canonical import loads_object
 from protocol.errors import UnknownKey
 from protocol.httpsig import (
@@ -99,15 +99,6 @@ class Verified:
 VERIFIED = web.RequestKey("verified_request", Verified)
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "payload_too_large", f"Höchstens / at most {limit} bytes")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise ApiError(413, "payload_too_large", f"Höchstens / at most {limit} bytes")
-    return body
-
-
 def make_protocol_auth(node: NodeServices, state: AuthState) -> Callable[..., Any]:
     settings = node.settings
 
@@ -146,7 +137,7 @@ def make_protocol_auth(node: NodeServices, state: AuthState) -> Callable[..., An
     async def protocol_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith(PROTOCOL_PREFIX):
             return await handler(request)
-        body = await _read_body(request, settings.max_body_bytes)
+        body = await read_body(request, settings.max_body_bytes)
         now: datetime = node.clock.now()
         message = Message(
             request.method, settings.base_url + request.path_qs, Headers(request.headers.items())
