@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, literal, select, tuple_, update
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from node.catalogue.entry import CatalogueEntry
 from node.catalogue.search import prefix_end
 from node.db.tables import catalogue, catalogue_terms
+from protocol.models.announcement import MAX_DURATION_MINUTES
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,14 @@ async def get(
 async def search(conn: AsyncConnection, query: Query, registration: str) -> list[CatalogueEntry]:
     """Entries matching *query*, ordered by (start, origin, session id)."""
     c = catalogue.c
-    conditions = [c.deleted_at.is_(None), c.end_at > query.start_from]
+    # end_at > from keeps sessions that are running now; the bound on
+    # start_at (no session lasts longer than 8 hours) lets the start index
+    # limit the scan.
+    conditions = [
+        c.deleted_at.is_(None),
+        c.end_at > query.start_from,
+        c.start_at > query.start_from - timedelta(minutes=MAX_DURATION_MINUTES),
+    ]
     if query.start_to is not None:
         conditions.append(c.start_at < query.start_to)
     if query.format:
