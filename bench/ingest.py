@@ -12,15 +12,17 @@ Measures, in one run:
   ``verify_per_s``, raw Ed25519 verifications of one of those announcements
   measured on the same core in the same run (as ``bench/verify.py`` does),
   has the target ``>= 0.5``.
-  ``merge_per_s`` is the same merge without HTTP: the pages are fetched
-  first, then fed to the subscriber's per-page merge into another empty
-  catalogue, so the difference is the cost of the feed requests;
+  ``merge_per_s`` is the same merge without HTTP: each page is fetched
+  (not timed), then given to the subscriber's per-page merge (timed) into
+  another empty catalogue, so the difference is the cost of the feed
+  requests;
   ``pipeline_per_s`` is ``verify_announcement`` alone (parse, validate,
   verify), the part of a merge that is not the database.
 * ``query_*``: ``GET /api/v1/catalogue`` on the reader with 100,000 merged
-  sessions (the pulled ones plus announcements of four more partners,
-  stored through the same ``store_announcement``, so the search index is
-  the real one), under a fixed mix of portal queries: the upcoming
+  sessions (the pulled ones plus the feeds of four more peered partners,
+  merged in process by the same per-page merge, so entries and search index
+  are the real ones; on PostgreSQL the tables are then analysed, as
+  autovacuum would), under a fixed mix of portal queries: the upcoming
   sessions, full text, full text with a format, a two-week window in one
   language, free seats at one partner, two words with a smaller page, and
   full text with language and free seats.  ``query_p50_ms``/``_p95``/``_p99``
@@ -77,14 +79,13 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 from zoneinfo import ZoneInfo
 
-import aiohttp
 from aiohttp import web
 from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from node.app import create_app
-from node.catalogue.merge import store_announcement
 from node.catalogue.search import query_words
+from node.clock import SystemClock
 from node.db import Database
 from node.db import catalogue as catalogue_repo
 from node.db import feed as feed_repo
@@ -95,14 +96,6 @@ from node.db import tokens as token_repo
 from node.db.engine import normalise_url
 from node.db.sessions import SessionRow
 from node.db.tables import catalogue, catalogue_terms
-from node.federation.client import (
-    MAX_RESPONSE_BYTES,
-    DeliveryError,
-    PeerClient,
-    PeerResponse,
-    _describe_error,
-    _seconds,
-)
 from node.federation.subscription import PullResult, Subscriber
 from node.identity import NodeIdentity
 from node.publishing.service import announcement_for
@@ -110,9 +103,20 @@ from node.runtime import open_node
 from node.settings import Settings
 from protocol.canonical import canonical_bytes, signable_part
 from protocol.ingest import verify_announcement
-from protocol.keyring import PinnedKeys
+from protocol.keyring import PinnedKeys, sign_descriptor
 from protocol.keys import SigningKey, decode_signature
-from protocol.models import Announcement, AnnouncementBody, Host, Link, NodeDescriptor, Seats, seal
+from protocol.models import (
+    Announcement,
+    AnnouncementBody,
+    CurrentKey,
+    Endpoints,
+    Host,
+    Link,
+    NodeDescriptor,
+    NodeDescriptorBody,
+    Seats,
+    seal,
+)
 from protocol.signing import SIGNING_PREFIX
 
 TARGET_INGEST_RATIO = 0.5
@@ -878,66 +882,6 @@ def _rate(action: Callable[[], object], count: int, rounds: int) -> list[float]:
     return rates
 
 
-class WholeBodyClient(PeerClient):
-    """The node's :class:`PeerClient`, but reading each response body to its end.
-
-    Used only when the probe in :func:`ingest_phase` finds that the node's own
-    client cuts large responses short (``response.content.read(n)`` returns
-    what is buffered, not *n* bytes, so a feed page over ~128 KB arrives
-    truncated and fails as invalid JSON).  Everything else is the node's code.
-    """
-
-    async def _request(
-        self, method: str, url: str, body: bytes, headers: list[tuple[str, str]]
-    ) -> PeerResponse:
-        try:
-            async with self.session.request(
-                method,
-                url,
-                data=body or None,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-            ) as response:
-                data = bytearray()
-                async for chunk in response.content.iter_any():
-                    data += chunk
-                    if len(data) > MAX_RESPONSE_BYTES:
-                        raise DeliveryError("invalid", "Antwort zu groß / response too large")
-                retry_after = response.headers.get("Retry-After")
-                result = PeerResponse(response.status, bytes(data), response.content_type)
-        except TimeoutError:
-            raise DeliveryError("timeout", f"Zeitüberschreitung / timeout: {url}") from None
-        except aiohttp.ClientError as exc:
-            raise DeliveryError("connection", f"Verbindung fehlgeschlagen / {exc}") from None
-        if result.status >= 300:
-            raise DeliveryError(
-                "status",
-                _describe_error(result),
-                status=result.status,
-                retry_after=_seconds(retry_after),
-            )
-        return result
-
-
-async def pick_client(node: Any, feed_url: str) -> tuple[PeerClient, bool]:
-    """The node's client if it reads a full feed page whole, else :class:`WholeBodyClient`."""
-    try:
-        await node.client.signed_json("GET", f"{feed_url}?afterChangeNumber=0")
-    except DeliveryError as exc:
-        if exc.kind != "invalid":
-            raise BenchError(f"the partner's feed failed: {exc}") from None
-        print(
-            "warning: the node's PeerClient truncates a full feed page "
-            f"({exc}); measuring with WholeBodyClient (whole body, same node code otherwise)",
-            flush=True,
-        )
-        whole = WholeBodyClient(node.http, node.clock, lambda: node.identity.signing_key)
-        await whole.signed_json("GET", f"{feed_url}?afterChangeNumber=0")  # now it must parse
-        return whole, True
-    return node.client, False
-
-
 # --- the run -------------------------------------------------------------------------
 
 
@@ -1045,7 +989,6 @@ class IngestFigures:
     verify_rates: list[float]
     pipeline_rates: list[float]
     announcement_bytes: int
-    client_workaround: bool
 
     @property
     def ingest_per_s(self) -> float:
@@ -1081,11 +1024,9 @@ async def ingest_phase(world: World, sizes: Sizes, profile: Path | None) -> Inge
                 assert peer is not None
                 pinned = await peer_repo.pinned_keys(conn, peer)
             feed_url = json.loads(peer.descriptor)["endpoints"]["feed"]
-            client, workaround = await pick_client(node, feed_url)
-            subscriber = Subscriber(datev_db, client, node.clock)
 
             # The ceiling: raw Ed25519 verification of one of the feed's announcements.
-            first = await client.signed_json("GET", f"{feed_url}?afterChangeNumber=0&limit=1")
+            first = await node.client.signed_json("GET", f"{feed_url}?afterChangeNumber=0&limit=1")
             data = first["items"][0]["data"]
             message = SIGNING_PREFIX + canonical_bytes(signable_part(data))
             ((key_id, signature_text),) = data["signatures"][lex_id].items()
@@ -1105,7 +1046,7 @@ async def ingest_phase(world: World, sizes: Sizes, profile: Path | None) -> Inge
             # The real path: Subscriber.pull over HTTP into the empty catalogue.
             gc.collect()
             started = time.perf_counter()
-            pulled = await subscriber.pull(lex_id, force=True)
+            pulled = await node.subscriber.pull(lex_id, force=True)
             seconds = time.perf_counter() - started
             async with datev_db.read() as conn:
                 state = await sync_repo.load(conn, peer.id)
@@ -1121,35 +1062,34 @@ async def ingest_phase(world: World, sizes: Sizes, profile: Path | None) -> Inge
                 flush=True,
             )
 
-            # The same merge without HTTP: fetch every page first, then merge them.
-            pages: list[tuple[str, dict[str, Any]]] = []
-            url = f"{feed_url}?afterChangeNumber=0"
-            fetch_started = time.perf_counter()
-            while True:
-                page = await client.signed_json("GET", url)
-                pages.append((url, page))
-                if not page["items"]:
-                    break
-                url = page["next"]
-            fetch_seconds = time.perf_counter() - fetch_started
+            # The same merge without HTTP, into another empty catalogue: each page
+            # is fetched (not timed), then given to the subscriber's per-page merge
+            # (timed), so no more than one page is held at a time, as in a pull.
             async with spare_db.read() as conn:
                 spare_peer = await peer_repo.get(conn, lex_id)
                 assert spare_peer is not None
                 spare_pinned = await peer_repo.pinned_keys(conn, spare_peer)
-            spare_subscriber = Subscriber(spare_db, client, node.clock)
+            spare_subscriber = Subscriber(spare_db, node.client, node.clock)
             merged = PullResult()
-            gc.collect()
             profiler = cProfile.Profile() if profile else None
-            merge_started = time.perf_counter()
-            if profiler is not None:
-                profiler.enable()
-            for url, page in pages:
-                await spare_subscriber._merge_page(  # the per-page merge of Subscriber.pull
+            merge_seconds = fetch_seconds = 0.0
+            url = f"{feed_url}?afterChangeNumber=0"
+            gc.collect()
+            while True:
+                fetch_started = time.perf_counter()
+                page = await node.client.signed_json("GET", url)
+                merge_started = time.perf_counter()
+                fetch_seconds += merge_started - fetch_started
+                if profiler is not None:
+                    profiler.enable()
+                url, done = await spare_subscriber._merge_page(  # the merge of Subscriber.pull
                     spare_peer, spare_pinned, page, url, feed_url, merged
                 )
-            if profiler is not None:
-                profiler.disable()
-            merge_seconds = time.perf_counter() - merge_started
+                if profiler is not None:
+                    profiler.disable()
+                merge_seconds += time.perf_counter() - merge_started
+                if done:
+                    break
             if profiler is not None and profile is not None:
                 profiler.dump_stats(profile)
             if (merged.merged, merged.rejected) != (sizes.ingest, 0):
@@ -1158,7 +1098,7 @@ async def ingest_phase(world: World, sizes: Sizes, profile: Path | None) -> Inge
                 raise BenchError("the spare catalogue does not hold every announcement")
             print(
                 f"merged the same {merged.merged} in process in {merge_seconds:.2f} s "
-                f"(fetching the pages alone: {fetch_seconds:.2f} s)",
+                f"(fetching the pages: {fetch_seconds:.2f} s)",
                 flush=True,
             )
 
@@ -1175,46 +1115,106 @@ async def ingest_phase(world: World, sizes: Sizes, profile: Path | None) -> Inge
                 verify_rates=verify_rates,
                 pipeline_rates=pipeline_rates,
                 announcement_bytes=len(json.dumps(data, ensure_ascii=False).encode()),
-                client_workaround=workaround,
             )
     finally:
         await datev_db.dispose()
         await spare_db.dispose()
 
 
+def partner_descriptor(
+    origin: str, org_name: str, key: SigningKey, now: datetime
+) -> NodeDescriptor:
+    base = f"https://{origin}"
+    return sign_descriptor(
+        NodeDescriptorBody(
+            type="node_descriptor",
+            protocol="openseats/1",
+            node_id=origin,
+            display_name=org_name,
+            base_url=base,
+            endpoints=Endpoints(
+                feed=f"{base}/protocol/v1/feed",
+                inbox=f"{base}/protocol/v1/inbox",
+                peering=f"{base}/protocol/v1/peering",
+                reservations=f"{base}/protocol/v1/reservations",
+            ),
+            keys=[CurrentKey(key_id=key.key_id, public_key=key.public_key_b64)],
+            issued_at=now,
+            valid_until=now + timedelta(days=7),
+        ),
+        [key],
+    )
+
+
 async def fill_catalogue(world: World, sizes: Sizes, now: datetime) -> None:
-    """Store further partners' signed announcements up to ``sizes.sessions`` entries."""
+    """Merge further partners' feeds up to ``sizes.sessions`` catalogue entries.
+
+    Four more partners are peered (keys pinned) and their signed
+    announcements, in feed pages of 500, go through the subscriber's
+    per-page merge in process: the entries and search index are the ones a
+    pull makes, without waiting for HTTP.  On PostgreSQL the catalogue
+    tables are analysed afterwards, as autovacuum would do on a production
+    server (it may be off on a test server, leaving the planner blind).
+    """
     extra = max(sizes.sessions - sizes.ingest, 0)
-    if not extra:
-        return
     database = world.nodes["datev"].database()
     started = time.perf_counter()
     rng = random.Random(4711)
-    keys = {origin: SigningKey.generate() for origin, _ in OTHERS}
     try:
-        batch = 2000
-        for first in range(0, extra, batch):
-            made = []
-            for index in range(first, min(first + batch, extra)):
-                origin, org_name = OTHERS[index % len(OTHERS)]
-                session_id = f"s-{index:07d}"
-                announcement, raw = partner_announcement(
-                    origin, keys[origin], session_id, make_content(rng, now, org_name), now
-                )
-                made.append((announcement, raw, org_name))
+        subscriber = Subscriber(database, None, SystemClock())  # type: ignore[arg-type]
+        for number, (origin, org_name) in enumerate(OTHERS):
+            count = extra // len(OTHERS) + (number < extra % len(OTHERS))
+            if not count:
+                continue
+            key = SigningKey.generate()
+            descriptor = partner_descriptor(origin, org_name, key, now)
+            await register_peer(database, descriptor, now)
+            async with database.read() as conn:
+                peer = await peer_repo.get(conn, origin)
+                assert peer is not None
+                pinned = await peer_repo.pinned_keys(conn, peer)
+            feed_url = descriptor.endpoints.feed
+            result = PullResult()
+            for first in range(0, count, 500):
+                items = []
+                for index in range(first, min(first + 500, count)):
+                    session_id = f"{origin.split('.')[0]}-{index:07d}"
+                    _, raw = partner_announcement(
+                        origin, key, session_id, make_content(rng, now, org_name), now
+                    )
+                    items.append(
+                        {
+                            "state": "updated",
+                            "kind": "OpenSeatsSession",
+                            "id": session_id,
+                            "modified": index + 1,
+                            "data": raw,
+                        }
+                    )
+                page = {
+                    "items": items,
+                    "next": f"{feed_url}?afterChangeNumber={items[-1]['modified']}",
+                }
+                url = f"{feed_url}?afterChangeNumber={first}"
+                await subscriber._merge_page(peer, pinned, page, url, feed_url, result)
+            if (result.merged, result.rejected) != (count, 0):
+                raise BenchError(f"merging {origin} gave {result}, expected {count} merged")
+        if not database.is_sqlite:
             async with database.write() as conn:
-                for announcement, raw, org_name in made:
-                    await store_announcement(conn, announcement, raw, org_name, now)
+                await conn.execute(text("ANALYZE catalogue"))
+                await conn.execute(text("ANALYZE catalogue_terms"))
         async with database.read() as conn:
             terms = await conn.execute(select(func.count()).select_from(catalogue_terms))
             term_rows = int(terms.scalar_one())
+            origins = await conn.execute(select(func.count(catalogue.c.origin.distinct())))
+            partners = int(origins.scalar_one())
         total = await _catalogue_count(database)
     finally:
         await database.dispose()
     if total != sizes.ingest + extra:
         raise BenchError(f"the catalogue holds {total} entries, expected {sizes.ingest + extra}")
     print(
-        f"catalogue: {total} sessions from {1 + len(OTHERS)} partners, "
+        f"catalogue: {total} sessions from {partners} partners, "
         f"{term_rows} search-index rows (filled in {time.perf_counter() - started:.1f} s)",
         flush=True,
     )
@@ -1559,7 +1559,6 @@ def main() -> int:
         "pipeline_per_s": round(ingest.pipeline_per_s),
         "verify_per_s": round(ingest.verify_per_s),
         "ingest_to_verify_ratio": round(ingest_ratio, 4),
-        "ingest_client_workaround": ingest.client_workaround,
         "merge_to_verify_ratio": round(merge_ratio, 4),
         "sessions": sizes.sessions,
         "query_requests": len(queries.latencies),
