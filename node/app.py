@@ -8,6 +8,7 @@ may switch the scheduler off to drive jobs by hand.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,16 +18,45 @@ from node.background import BACKGROUND, BackgroundTasks
 from node.clock import Clock, SystemClock
 from node.db import Database
 from node.db.nonces import NonceBatcher
-from node.runtime import open_node
+from node.runtime import NodeServices, open_node
 from node.scheduler import build_scheduler
 from node.settings import Settings
-from node.web import admin_api, admin_imports, portal_api, protocol_routes
+from node.web import (
+    admin_api,
+    admin_imports,
+    admin_reservations,
+    portal_api,
+    portal_reservations,
+    protocol_reservations,
+    protocol_routes,
+)
 from node.web.errors import json_errors
 from node.web.protocol_auth import AuthState, RateLimiter, make_protocol_auth
 from node.web.protocol_routes import NODE
 
 log = logging.getLogger(__name__)
+SEATS_BATCH_SECONDS = 0.5
 SETTINGS = web.AppKey("settings", Settings)
+
+
+class SeatPublisher:
+    """Re-signs announcements shortly after seats changed, a burst as one batch.
+
+    A change that arrives while a batch runs sets ``dirty`` again, so the
+    loop runs once more; the scheduled ``publish_seats`` job is the backstop.
+    """
+
+    def __init__(self, node: NodeServices) -> None:
+        self.node = node
+        self.dirty = False
+
+    async def run(self) -> int:
+        published = 0
+        while self.dirty:
+            self.dirty = False
+            await asyncio.sleep(SEATS_BATCH_SECONDS)
+            published += await self.node.sessions.publish_seats()
+        return published
 
 
 def create_app(
@@ -48,6 +78,16 @@ def create_app(
             tasks = BackgroundTasks()
             app[BACKGROUND] = tasks
             node.notifier.on_queued = lambda: tasks.start("deliver", node.deliverer.deliver_due)
+            node.requests.on_queued = node.notifier.on_queued
+
+            seats = SeatPublisher(node)
+
+            def seats_changed() -> None:
+                tasks.start("deliver", node.deliverer.deliver_due)
+                seats.dirty = True
+                tasks.start("seats", seats.run)
+
+            node.host.on_changed = seats_changed
             scheduler = build_scheduler(node) if run_scheduler else None
             if scheduler is not None:
                 scheduler.start()
@@ -66,7 +106,10 @@ def create_app(
     app[SETTINGS] = settings
     app.cleanup_ctx.append(node_context)
     protocol_routes.setup(app)
+    protocol_reservations.setup(app)
     admin_api.setup(app)
     admin_imports.setup(app)
+    admin_reservations.setup(app)
     portal_api.setup(app)
+    portal_reservations.setup(app)
     return app

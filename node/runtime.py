@@ -24,6 +24,8 @@ from node.identity import NodeIdentity
 from node.publishing.importer import Importer
 from node.publishing.notify import FeedNotifier
 from node.publishing.service import SessionService
+from node.reservations.host import HostDesk
+from node.reservations.requester import REQUEST_KINDS, Requests
 from node.settings import Settings
 
 
@@ -41,6 +43,8 @@ class NodeServices:
     peering: PeeringService
     importer: Importer
     subscriber: Subscriber
+    host: HostDesk
+    requests: Requests
 
 
 @asynccontextmanager
@@ -66,6 +70,12 @@ async def open_node(
             deliverer = OutboxDeliverer(database, client, clock)
             notifier = FeedNotifier(database, settings.node_id, clock)
             sessions = SessionService(database, identity, clock, notifier)
+            host = HostDesk(database, identity, clock, settings)
+            sessions.seat_hooks = host
+            requests = Requests(database, settings.node_id, clock, settings)
+            for kind in REQUEST_KINDS:
+                deliverer.on_response[kind] = requests.record_answer
+                deliverer.on_dead[kind] = requests.record_failure
             yield NodeServices(
                 settings=settings,
                 clock=clock,
@@ -79,6 +89,8 @@ async def open_node(
                 peering=PeeringService(database, identity, client, deliverer, clock),
                 importer=Importer(database, sessions, clock, http),
                 subscriber=Subscriber(database, client, clock),
+                host=host,
+                requests=requests,
             )
     finally:
         if own_db:

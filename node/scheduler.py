@@ -55,6 +55,11 @@ def build_scheduler(node: NodeServices) -> AsyncIOScheduler:
         interval = timedelta(seconds=node.settings.poll_interval_seconds)
         return await node.subscriber.pull_due(interval)
 
+    async def purge_attendees() -> int:
+        """Attendee data goes N days after the session, on both sides (SPEC.md §12)."""
+        cutoff = node.clock.now() - timedelta(days=node.settings.attendee_retention_days)
+        return await node.host.purge(cutoff) + await node.requests.purge(cutoff)
+
     poll = max(node.settings.poll_interval_seconds // 5, 5)
     jobs: list[tuple[str, Job, int]] = [
         ("pull_feeds", pull_feeds, poll),
@@ -62,6 +67,9 @@ def build_scheduler(node: NodeServices) -> AsyncIOScheduler:
         ("deliver_outbox", node.deliverer.deliver_due, 5),
         ("stamp_feed", node.notifier.changed, 30),
         ("publish_endings", node.sessions.publish_endings, 60),
+        ("publish_seats", node.sessions.publish_seats, 10),
+        ("expire_holds", node.host.expire_holds, 15),
+        ("purge_attendees", purge_attendees, 3600),
         ("sync_imports", node.importer.sync_due, 60),
         ("purge_nonces", purge_nonces, 600),
         ("purge_tombstones", purge_tombstones, 3600),

@@ -50,6 +50,20 @@ class Settings(BaseSettings):
     descriptor_validity_days: int = Field(default=7, ge=1, le=7)
     old_key_grace_days: int = Field(default=30, ge=1)
     catalogue_retention_days: int = Field(default=7, ge=0)
+    registration_cutoff_minutes: int = Field(
+        default=0,
+        ge=0,
+        le=60 * 24 * 30,
+        description="Partners can no longer register this many minutes before the start.",
+    )
+    hold_minutes: int = Field(default=5, ge=1, le=60)
+    max_seats_per_request: int = Field(default=2, ge=1, le=10)
+    attendee_retention_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="Attendee data of reservations is deleted this many days after the session.",
+    )
     registration_url: str = Field(
         default="",
         description="Where employees register for a catalogue entry; {id} is replaced. "

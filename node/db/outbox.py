@@ -116,3 +116,13 @@ async def list_messages(
     if peer_node_id:
         query = query.where(outbox.c.peer_node_id == peer_node_id)
     return [OutboxRow(**row._mapping) for row in await conn.execute(query)]
+
+
+async def get(conn: AsyncConnection, message_id: int) -> OutboxRow | None:
+    row = (await conn.execute(select(outbox).where(outbox.c.id == message_id))).first()
+    return OutboxRow(**row._mapping) if row else None
+
+
+async def discard(conn: AsyncConnection, message_id: int) -> None:
+    """Drop a dead letter the admin gave up on."""
+    await conn.execute(outbox.delete().where(outbox.c.id == message_id, outbox.c.state == "dead"))

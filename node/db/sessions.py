@@ -42,6 +42,7 @@ class SessionRow:
     withdrawn_at: datetime | None
     ended_published: bool
     audience: tuple[str, ...] = field(default=())
+    seats_published: int | None = None
 
     @property
     def is_open(self) -> bool:
@@ -124,13 +125,48 @@ async def set_audience(conn: AsyncConnection, session_id: str, peer_ids: list[in
 
 
 async def set_announcement(
-    conn: AsyncConnection, session_id: str, version: int, announcement: str
+    conn: AsyncConnection,
+    session_id: str,
+    version: int,
+    announcement: str,
+    *,
+    seats_published: int,
 ) -> None:
     await conn.execute(
         update(sessions)
         .where(sessions.c.id == session_id)
-        .values(version=version, announcement=announcement)
+        .values(version=version, announcement=announcement, seats_published=seats_published)
     )
+
+
+async def set_quota(conn: AsyncConnection, session_id: str, seats: int) -> bool:
+    """Set the partner quota unless more seats are already taken (atomic)."""
+    result = await conn.execute(
+        update(sessions)
+        .where(sessions.c.id == session_id, sessions.c.seats_taken <= seats)
+        .values(open_seats=seats)
+    )
+    return result.rowcount == 1
+
+
+async def seats_unpublished(conn: AsyncConnection, now: datetime) -> list[str]:
+    """Open, future sessions whose announcement shows an outdated seat count."""
+    rows = await conn.execute(
+        select(sessions.c.id)
+        .where(
+            sessions.c.open_seats > 0,
+            sessions.c.withdrawn_at.is_(None),
+            sessions.c.announcement.is_not(None),
+            sessions.c.start_at > now - timedelta(days=1),
+            or_(
+                sessions.c.seats_published.is_(None),
+                sessions.c.seats_published != sessions.c.seats_taken,
+            ),
+        )
+        .order_by(sessions.c.id)
+        .limit(1000)
+    )
+    return [row.id for row in rows]
 
 
 async def ended_unpublished(conn: AsyncConnection, now: datetime) -> list[SessionRow]:

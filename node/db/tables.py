@@ -132,6 +132,9 @@ sessions = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("withdrawn_at", UTCDateTime),
     Column("ended_published", Boolean, nullable=False, default=False),
+    # seats_taken when the newest announcement was signed; differs while the
+    # feed does not yet show the current remaining seats.
+    Column("seats_published", Integer),
     UniqueConstraint("import_source", "import_key", name="uq_sessions_import"),
     Index("ix_sessions_start_at", "start_at"),
 )
@@ -309,6 +312,7 @@ reservations_in = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_reservations_in_session", "session_id", "state", "seq"),
+    Index("ix_reservations_in_attendee", "attendee_ref"),
 )
 
 # Optional per-partner caps within a session's partner quota.
@@ -319,4 +323,47 @@ partner_caps = Table(
     Column("requester", String(253), primary_key=True),
     Column("cap", Integer, nullable=False),
     Column("taken", Integer, nullable=False, default=0),
+)
+
+
+# --- reservations (requester side: our employees' seats at partners) ---------
+
+# id is the uuid this node chose and sent to the host.  state is the host's
+# latest answer ("requested" until the first one), applied by version.
+reservations_out = Table(
+    "reservations_out",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("host", String(253), nullable=False),
+    Column("session_id", String(128), nullable=False),
+    Column("attendee_ref", String(128), nullable=False),
+    Column("attendee_name", String(120), nullable=False),
+    Column("attendee_email", String(254)),
+    Column("seats", Integer, nullable=False),
+    Column("hold", Boolean, nullable=False, default=False),
+    Column("state", String(16), nullable=False),
+    Column("version", Integer, nullable=False, default=0),
+    Column("position", Integer),
+    Column("reason", String(32)),
+    Column("cancelled_by", String(16)),
+    Column("join_url", String(2048)),
+    Column("hold_expires_at", UTCDateTime),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("delivery_error", Text),
+    # The exact request body sent; retries resend these bytes.
+    Column("request_body", Text, nullable=False),
+    Column("idempotency_key", String(200), unique=True),
+    Column("idempotency_hash", String(64)),
+    # What the personal invitation needs, kept when the catalogue forgets.
+    Column("title", String(200), nullable=False),
+    Column("org_name", String(120), nullable=False),
+    Column("start_at", UTCDateTime, nullable=False),
+    Column("end_at", UTCDateTime, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("ics_sequence", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_reservations_out_attendee", "attendee_ref"),
+    Index("ix_reservations_out_end", "end_at"),
+    Index("ix_reservations_out_session", "host", "session_id"),
 )

@@ -13,6 +13,13 @@ peer's later messages wait behind its oldest pending one, so each peer
 gets its messages in order and one at a time.  A message is marked sent
 only after the peer answered; a crash in between resends it, and the
 receiving side's idempotency makes that harmless.
+
+Kinds whose answer matters (a reservation request's decision) register an
+``on_response`` hook: it runs in the very transaction that marks the
+message sent, so the answer is recorded exactly when the message stops
+being pending.  An answer the hook cannot accept makes the message a dead
+letter instead.  ``on_dead`` hooks run in the transaction that buries a
+message, so the cause can tell its user.
 """
 
 from __future__ import annotations
@@ -20,14 +27,21 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from node.clock import Clock
 from node.db import Database
 from node.db import outbox as outbox_repo
 from node.db.outbox import OutboxRow
 from node.federation.client import DeliveryError, PeerClient
+from protocol.errors import ProtocolError
+
+ResponseHook = Callable[[AsyncConnection, OutboxRow, bytes], Awaitable[None]]
+DeadHook = Callable[[AsyncConnection, OutboxRow, str], Awaitable[None]]
 
 
 class State(StrEnum):
@@ -75,6 +89,8 @@ class OutboxDeliverer:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.on_response: dict[str, ResponseHook] = {}
+        self.on_dead: dict[str, DeadHook] = {}
 
     async def deliver_due(self) -> int:
         """Deliver the due head message of every peer; return how many were tried."""
@@ -102,10 +118,15 @@ class OutboxDeliverer:
     async def handle_pending(self, row: OutboxRow) -> bool:
         """Try one message; return whether it left the pending state."""
         try:
-            await self.client.signed(row.method, row.url, row.body.encode("utf-8"))
+            response = await self.client.signed(row.method, row.url, row.body.encode("utf-8"))
         except DeliveryError as error:
             return await self._failed(row, error)
-        await self._move(row, State.SENT, error=None)
+        hook = self.on_response.get(row.kind)
+        try:
+            await self._move(row, State.SENT, error=None, body=response.body if hook else None)
+        except ProtocolError as exc:
+            invalid = DeliveryError("invalid", f"Ungültige Antwort / invalid answer: {exc}")
+            return await self._failed(row, invalid)
         return True
 
     async def handle_dead(self, row: OutboxRow) -> None:
@@ -132,10 +153,15 @@ class OutboxDeliverer:
         error: str | None,
         next_at: datetime | None = None,
         count: bool = True,
+        body: bytes | None = None,
     ) -> None:
         if state not in TRANSITIONS[State(row.state)]:
             raise RuntimeError(f"outbox: {row.state} -> {state} is not allowed")
         async with self.db.write() as conn:
+            if body is not None:
+                await self.on_response[row.kind](conn, row, body)
+            if state is State.DEAD and row.kind in self.on_dead:
+                await self.on_dead[row.kind](conn, row, error or "")
             await outbox_repo.transition(
                 conn,
                 row.id,

@@ -12,7 +12,7 @@ import json
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -39,6 +39,18 @@ class SessionError(Exception):
         self.message = message
         self.status = status
         self.field = field
+
+
+class SeatHooks(Protocol):
+    """What the host's reservation desk does inside a session change's transaction."""
+
+    async def quota_changed(
+        self, conn: AsyncConnection, session_id: str, now: datetime
+    ) -> None: ...
+
+    async def session_cancelled(
+        self, conn: AsyncConnection, session_id: str, now: datetime
+    ) -> None: ...
 
 
 def new_session_id(now: datetime) -> str:
@@ -100,6 +112,8 @@ class SessionService:
         self.identity = identity
         self.clock = clock
         self.notifier = notifier
+        #: Set by the node: reservations react to quota changes and cancellations.
+        self.seat_hooks: SeatHooks | None = None
 
     async def get(self, session_id: str) -> SessionRow:
         async with self.db.read() as conn:
@@ -133,10 +147,25 @@ class SessionService:
         if row.open_seats > 0:
             version = row.version + 1
             await session_repo.set_announcement(
-                conn, row.id, version, announcement_for(self.identity, row, version, now)
+                conn,
+                row.id,
+                version,
+                announcement_for(self.identity, row, version, now),
+                seats_published=row.seats_taken,
             )
         if row.open_seats > 0 or row.announcement is not None:
             await feed_repo.mark_changed(conn, row.id, now)
+
+    async def publish_seats(self) -> int:
+        """Re-sign announcements whose remaining seats changed (batched, after commits)."""
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            stale = await session_repo.seats_unpublished(conn, now)
+            for session_id in stale:
+                await self._republish(conn, session_id, now)
+        if stale:
+            await self._finish()
+        return len(stale)
 
     async def _finish(self) -> None:
         await self.notifier.changed()
@@ -180,6 +209,8 @@ class SessionService:
         async with self.db.write() as conn:
             row = await self._load_for_change(conn, session_id)
             fields = _fields(data)
+            if row.open_seats > 0 and not fields["join_url"]:
+                raise _join_url_required()
             status = row.status
             if row.status == "scheduled" and fields["start_at"] != row.start_at:
                 status = "rescheduled"
@@ -201,12 +232,21 @@ class SessionService:
                     "a cancelled session cannot be opened",
                     status=409,
                 )
+            if not row.join_url:
+                raise _join_url_required()
+            if not await session_repo.set_quota(conn, session_id, opening.seats):
+                raise SessionError(
+                    "quota_below_taken",
+                    "Mehr Plätze vergeben als das neue Kontingent / "
+                    "more seats are taken than the new quota",
+                    status=409,
+                    field="seats",
+                )
             peer_ids = await self._audience_ids(conn, opening.audience)
             await session_repo.update_fields(
                 conn,
                 session_id,
                 {
-                    "open_seats": opening.seats,
                     "audience_all": opening.audience == "all",
                     "registration_mode": opening.registration_mode,
                     "waitlist": opening.waitlist,
@@ -215,6 +255,8 @@ class SessionService:
                 },
             )
             await session_repo.set_audience(conn, session_id, peer_ids)
+            if self.seat_hooks is not None:
+                await self.seat_hooks.quota_changed(conn, session_id, now)
             await self._republish(conn, session_id, now)
         await self._finish()
         return await self.get(session_id)
@@ -258,6 +300,8 @@ class SessionService:
                 await session_repo.update_fields(
                     conn, session_id, {"status": "cancelled", "updated_at": now}
                 )
+                if self.seat_hooks is not None:
+                    await self.seat_hooks.session_cancelled(conn, session_id, now)
                 await self._republish(conn, session_id, now)
         await self._finish()
         return await self.get(session_id)
@@ -267,6 +311,8 @@ class SessionService:
         now = self.clock.now()
         async with self.db.write() as conn:
             row = await self._load_for_change(conn, session_id)
+            if self.seat_hooks is not None:
+                await self.seat_hooks.session_cancelled(conn, session_id, now)
             await session_repo.update_fields(
                 conn, session_id, {"withdrawn_at": now, "open_seats": 0, "updated_at": now}
             )
@@ -293,3 +339,13 @@ class SessionService:
         if ended:
             await self._finish()
         return len(ended)
+
+
+def _join_url_required() -> SessionError:
+    return SessionError(
+        "join_url_required",
+        "Für Partnerplätze braucht die Session einen Teilnahme-Link (join_url) / "
+        "a session open to partners needs a join link",
+        status=409,
+        field="join_url",
+    )

@@ -124,6 +124,11 @@ class SeatLedger:
                 raise LedgerConflict(request.id)
             return await self._decision(conn, existing), False
         state, reason, expires = await self._decide(conn, request, requester, now)
+        email_required = (
+            await conn.execute(
+                select(sessions.c.email_required).where(sessions.c.id == request.session.id)
+            )
+        ).scalar()
         await conn.execute(
             reservations_in.insert().values(
                 id=request.id,
@@ -132,7 +137,7 @@ class SeatLedger:
                 request_hash=digest,
                 attendee_ref=request.attendee.ref,
                 attendee_name=request.attendee.display_name,
-                attendee_email=request.attendee.email,
+                attendee_email=request.attendee.email if email_required else None,
                 seats=request.seats,
                 state=state,
                 reason=reason,
@@ -149,23 +154,27 @@ class SeatLedger:
     async def _decide(
         self, conn: AsyncConnection, request: ReservationRequest, requester: str, now: datetime
     ) -> tuple[str, str | None, datetime | None]:
+        """The first rejection that applies, in the order of SPEC.md §9.3, else a seat."""
         session = (
             await conn.execute(select(sessions).where(sessions.c.id == request.session.id))
         ).first()
-        if session is None or session.withdrawn_at is not None:
+        # A session partners never saw does not exist for them.
+        if session is None or session.withdrawn_at is not None or session.announcement is None:
             return "rejected", "unknown_session", None
+        if not session.audience_all and not await self._in_audience(conn, session.id, requester):
+            return "rejected", "not_in_audience", None
         if session.status == "cancelled":
             return "rejected", "session_cancelled", None
+        if now >= session.start_at + timedelta(minutes=session.duration_minutes):
+            return "rejected", "session_ended", None
         if now >= session.start_at - self.cutoff:
             return "rejected", "registration_closed", None
         if session.open_seats <= 0:
             return "rejected", "closed_to_partners", None
-        if not session.audience_all and not await self._in_audience(conn, session.id, requester):
-            return "rejected", "not_in_audience", None
-        if request.seats > self.max_seats:
-            return "rejected", "too_many_seats", None
         if session.email_required and not request.attendee.email:
             return "rejected", "email_required", None
+        if request.seats > min(self.max_seats, session.open_seats):
+            return "rejected", "too_many_seats", None
         duplicate = (
             await conn.execute(
                 select(func.count())

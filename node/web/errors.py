@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from node.federation.peering import PeeringError
 from node.publishing.service import SessionError
+from node.reservations.host import ReservationError
 from node.streams import BodyTooLarge, read_limited
 from protocol.errors import ProtocolError
 
@@ -88,7 +89,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         )
     except ProtocolError as exc:
         return error_response(exc.status, exc.code, exc.message, field=exc.field)
-    except (SessionError, PeeringError) as exc:
+    except (SessionError, PeeringError, ReservationError) as exc:
         return error_response(exc.status, exc.code, exc.message, field=getattr(exc, "field", None))
     except ValidationError as exc:
         api = validation_error(exc)

@@ -175,11 +175,12 @@ async def inbox(request: web.Request) -> web.Response:
             "Sitzung gehört nicht dem Absender / the session is not the sender's",
         )
     if isinstance(notice, SessionCancelled):
-        # Unknown reservation ids are ignored (SPEC.md §8); this node holds none.
-        return web.Response(status=202)
-    raise ApiError(
-        404, "unknown_reservation", "Keine solche Reservierung / no such reservation at this node"
-    )
+        await node.requests.notice_session_cancelled(
+            notice.sender, notice.session.id, list(notice.reservations)
+        )
+    else:
+        await node.requests.notice_updated(notice.sender, notice.answer.to_json_dict())
+    return web.Response(status=202)
 
 
 async def license_page(request: web.Request) -> web.Response:

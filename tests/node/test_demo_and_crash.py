@@ -133,6 +133,8 @@ def test_notices_survive_a_killed_node(cli: Cli) -> None:
             "60",
             "--host",
             "A",
+            "--join-url",
+            "https://meet.example.org/lernraum",
         ).stdout.strip()
         run("session", "open", first, "--seats", "2", "--data", str(lex))
         assert wait_until(lambda: "Vorher" in titles(datev_url), 30), "first notice not seen"
@@ -153,6 +155,8 @@ def test_notices_survive_a_killed_node(cli: Cli) -> None:
             "60",
             "--host",
             "B",
+            "--join-url",
+            "https://meet.example.org/lernraum",
         ).stdout
         run("session", "open", second.strip(), "--seats", "2", "--data", str(lex))
         time.sleep(1)  # let lex's scheduler try (and fail) at least once

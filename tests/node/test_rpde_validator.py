@@ -261,6 +261,7 @@ async def _session(node: RunningNode, clock: ManualClock, title: str, days: int)
             "host_name": "Anna Schröder",
             "format": "impulse",
             "tags": ["KI"],
+            "join_url": "https://meet.example.org/ki",
         },
     )
     assert status == 201, body

@@ -55,6 +55,7 @@ async def test_exactly_forty_confirmed(
                     email_required=False,
                     seats_taken=0,
                     version=1,
+                    announcement="{}",
                     created_at=NOW,
                     updated_at=NOW,
                     ended_published=False,

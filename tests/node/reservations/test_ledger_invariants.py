@@ -118,6 +118,7 @@ class LedgerMachine(RuleBasedStateMachine):
                         email_required=False,
                         seats_taken=0,
                         version=1,
+                        announcement="{}",
                         created_at=NOW,
                         updated_at=NOW,
                         ended_published=False,

@@ -1,0 +1,103 @@
+"""Two real nodes over loopback: the whole life of partner reservations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import icalendar
+
+from node.clock import ManualClock
+from tests.node.conftest import NodeFactory, peer, sync
+from tests.node.reservations.helpers import api, open_session, portal_token, reserve, state_of
+
+
+def invite(text: str) -> tuple[str, icalendar.Event]:
+    calendar = icalendar.Calendar.from_ical(text)
+    events = [c for c in calendar.walk() if c.name == "VEVENT"]
+    assert len(events) == 1
+    return str(calendar["METHOD"]), events[0]
+
+
+async def test_reserve_confirm_cancel_promote_session_cancel_purge(
+    make_node: NodeFactory, clock: ManualClock
+) -> None:
+    lex, datev = await make_node("lex"), await make_node("datev")
+    await peer(datev, lex)
+    sid = await open_session(lex, clock, seats=1)
+    await sync(lex, datev)
+    token = await portal_token(datev)
+
+    # Reserve: requested until the host has answered, then confirmed.
+    first = await reserve(datev, lex, sid, token, "emp-1")
+    assert (await state_of(datev, first["id"], token))["state"] == "requested"
+    status, text = await api(datev, "GET", f"/reservations/{first['id']}.ics", token)
+    method, event = invite(text)
+    assert (method, str(event["STATUS"])) == ("REQUEST", "TENTATIVE")
+    assert "CONFERENCE" not in event
+    assert "meet.example.org" not in text
+    await sync(datev, lex)
+    seen = await state_of(datev, first["id"], token)
+    assert seen["state"] == "confirmed"
+    assert seen["join_url"] == "https://meet.example.org/ki-prompting"
+    status, text = await api(datev, "GET", f"/reservations/{first['id']}.ics", token)
+    assert status == 200
+    method, event = invite(text)
+    assert method == "REQUEST"
+    assert str(event["CONFERENCE"]) == "https://meet.example.org/ki-prompting"
+    assert str(event["STATUS"]) == "CONFIRMED"
+    confirmed_sequence = int(event["SEQUENCE"])
+
+    # The full session waitlists the next; the feed shows 0 remaining.
+    second = await reserve(datev, lex, sid, token, "emp-2")
+    await sync(datev, lex)
+    await lex.settle()
+    await sync(lex, datev)
+    waiting = await state_of(datev, second["id"], token)
+    assert (waiting["state"], waiting["position"]) == ("waitlisted", 1)
+    status, entry, _ = await datev.portal(f"/sessions/{sid}@{lex.node_id}", token=token)
+    assert entry["seats"]["remaining"] == 0
+
+    # Cancelling the first promotes the second; both sides agree.
+    status, body = await api(datev, "DELETE", f"/reservations/{first['id']}", token)
+    assert status == 202
+    assert body["cancel_requested"] is True
+    assert body["state"] == "confirmed"  # not cancelled before the host says so
+    await sync(datev, lex)
+    await sync(lex, datev)
+    assert (await state_of(datev, first["id"], token))["state"] == "cancelled"
+    promoted = await state_of(datev, second["id"], token)
+    assert promoted["state"] == "confirmed"
+    status, host_view = await lex.admin("GET", f"/sessions/{sid}/reservations")
+    assert status == 200, host_view
+    assert {r["id"]: r["state"] for r in host_view["reservations"]} == {
+        first["id"]: "cancelled",
+        second["id"]: "confirmed",
+    }
+    status, text = await api(datev, "GET", f"/reservations/{first['id']}.ics", token)
+    method, event = invite(text)
+    assert method == "CANCEL"
+    assert int(event["SEQUENCE"]) > confirmed_sequence
+
+    # The host cancels the session: the requester's invite becomes CANCEL.
+    before = invite((await api(datev, "GET", f"/reservations/{second['id']}.ics", token))[1])
+    status, _ = await lex.admin("POST", f"/sessions/{sid}/cancel")
+    assert status == 200
+    await sync(lex, datev)
+    gone = await state_of(datev, second["id"], token)
+    assert (gone["state"], gone["cancelled_by"]) == ("cancelled", "host")
+    method, event = invite((await api(datev, "GET", f"/reservations/{second['id']}.ics", token))[1])
+    assert method == "CANCEL"
+    assert str(event["STATUS"]) == "CANCELLED"
+    assert int(event["SEQUENCE"]) == int(before[1]["SEQUENCE"]) + 1 or int(event["SEQUENCE"]) > int(
+        before[1]["SEQUENCE"]
+    )
+    assert "CONFERENCE" not in event
+
+    # 30 days after the session, attendee data is gone on both sides.
+    clock.advance(days=10 + 31)
+    assert await lex.node.host.purge(clock.now() - timedelta(days=30)) == 2
+    assert await datev.node.requests.purge(clock.now() - timedelta(days=30)) == 2
+    status, body = await api(datev, "GET", f"/reservations/{second['id']}", token)
+    assert status == 404
+    status, host_view = await lex.admin("GET", f"/sessions/{sid}/reservations")
+    assert host_view["reservations"] == []
