@@ -32,6 +32,7 @@ from node.settings import (
     resolve_data_dir,
     write_config,
 )
+from node.web.access_log import RedactingAccessLogger
 from protocol.models import format_timestamp
 
 Command = Callable[[Any], Coroutine[Any, Any, int]]
@@ -153,7 +154,9 @@ async def serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(settings), handle_signals=False)
+    runner = web.AppRunner(
+        create_app(settings), handle_signals=False, access_log_class=RedactingAccessLogger
+    )
     await runner.setup()
     try:
         host = args.host or settings.listen_host

@@ -25,11 +25,13 @@ from aiohttp import web
 
 from node.app import create_app
 from node.db import Database
+from node.db import catalogue as catalogue_repo
 from node.db import tokens as token_repo
 from node.identity import NodeIdentity
 from node.publishing.input import OpeningInput, SessionInput
 from node.runtime import NodeServices
 from node.settings import CONFIG_NAME, Settings, load_settings, write_config
+from node.web.access_log import RedactingAccessLogger
 from node.web.protocol_routes import NODE
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -242,7 +244,16 @@ async def _converge(nodes: list[DemoNode]) -> None:
                     await demo.node.subscriber.pull(other.org.node_id, force=True)
 
 
-def _banner(nodes: list[DemoNode], root: Path, temporary: bool) -> str:
+async def _bookable(demo: DemoNode, origin: str) -> str | None:
+    """A partner session with free seats in *demo*'s catalogue, for the example."""
+    node = demo.node
+    query = catalogue_repo.Query(start_from=node.clock.now(), org=origin, open_seats=True)
+    async with node.db.read() as conn:
+        entries = await catalogue_repo.search(conn, query, node.settings.registration_template)
+    return entries[0].id if entries else None
+
+
+def _banner(nodes: list[DemoNode], root: Path, temporary: bool, bookable: str | None) -> str:
     lines = ["", "OpenSeats-Demo: drei Knoten laufen / three nodes are running", ""]
     for demo in nodes:
         base = demo.settings.base_url
@@ -261,6 +272,20 @@ def _banner(nodes: list[DemoNode], root: Path, temporary: bool) -> str:
         f"    curl -s {nodes[1].settings.base_url}/api/v1/catalogue?q=prompting",
         f"    curl -s -H 'Authorization: Bearer {example.admin_token}' "
         f"{example.settings.base_url}/admin/api/v1/peers",
+    ]
+    if bookable:
+        partner = nodes[1]
+        lines += [
+            f"  Platz bei {example.org.name} reservieren / reserve a seat "
+            f"(via {partner.org.name}):",
+            f"    curl -s -X POST -H 'Authorization: Bearer {partner.admin_token}' "
+            "-H 'Content-Type: application/json' "
+            """-d '{"attendee": {"ref": "demo-1", "display_name": "Mia Beispiel"}}' """
+            f"{partner.settings.base_url}/api/v1/sessions/{bookable}/reservations",
+            f"    curl -s -H 'Authorization: Bearer {partner.admin_token}' "
+            f"{partner.settings.base_url}/api/v1/reservations?ref=demo-1",
+        ]
+    lines += [
         "",
         f"  Daten / data: {root}"
         + ("  (wird beim Beenden gelöscht / removed on exit)" if temporary else ""),
@@ -286,7 +311,9 @@ async def run_demo(base_port: int, data: Path | None) -> int:
             if token:
                 token_file.write_text(token + "\n", encoding="utf-8")
                 token_file.chmod(0o600)
-            runner = web.AppRunner(create_app(settings), handle_signals=False)
+            runner = web.AppRunner(
+                create_app(settings), handle_signals=False, access_log_class=RedactingAccessLogger
+            )
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", settings.listen_port).start()
             nodes.append(DemoNode(org, settings, runner, token_file.read_text().strip()))
@@ -296,7 +323,8 @@ async def run_demo(base_port: int, data: Path | None) -> int:
         await _peer(by_key["lernwelt"], by_key["kiwi"])
         await _seed(by_key)
         await _converge(nodes)
-        print(_banner(nodes, root, temporary), flush=True)
+        bookable = await _bookable(by_key["lernwelt"], by_key["lex"].org.node_id)
+        print(_banner(nodes, root, temporary, bookable), flush=True)
         await stop.wait()
         print("Demo wird beendet / stopping the demo …", flush=True)
     finally:

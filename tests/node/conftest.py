@@ -34,6 +34,7 @@ from node.db.engine import normalise_url
 from node.identity import NodeIdentity
 from node.runtime import NodeServices
 from node.settings import Settings
+from node.web.access_log import RedactingAccessLogger
 from node.web.protocol_routes import NODE
 
 PG_URL = os.environ.get("OPENSEATS_TEST_PG", "postgresql://127.0.0.1:5432/test")
@@ -126,7 +127,7 @@ class RunningNode:
         app = create_app(self.settings, clock=self.clock, db=self.database, run_scheduler=False)
         port = int(self.url.rsplit(":", 1)[1])
         self.server = TestServer(app, host="127.0.0.1", port=port)
-        await self.server.start_server()
+        await self.server.start_server(access_log_class=RedactingAccessLogger)
 
     @property
     def node(self) -> NodeServices:
@@ -217,7 +218,7 @@ async def make_node(
             token = await token_repo.create(conn, "admin", "tests", clock.now())
         app = create_app(settings, clock=clock, db=database, run_scheduler=False)
         server = TestServer(app, host="127.0.0.1", port=port)
-        await server.start_server()
+        await server.start_server(access_log_class=RedactingAccessLogger)
         running = RunningNode(
             name, settings, server, aiohttp.ClientSession(), token, database, clock
         )

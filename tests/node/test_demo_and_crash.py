@@ -87,11 +87,32 @@ def test_demo_brings_up_three_federated_catalogues(tmp_path: Path) -> None:
             ics = response.read()
         assert len(icalendar.Calendar.from_ical(ics).walk("VEVENT")) >= 5
         assert len(vobject.readOne(ics.decode()).vevent_list) >= 5
+
+        # An employee of Lernwelt takes a seat in a LEX session, as the banner shows.
+        token = (tmp_path / "demo" / "lernwelt" / "admin-token.txt").read_text().strip()
+        entry = next(
+            i
+            for i in get_json(f"{lernwelt}/api/v1/catalogue?open_seats=true")["items"]
+            if i["organisation"]["node_id"].startswith("lex.")
+        )
+        request = urllib.request.Request(
+            f"{lernwelt}/api/v1/sessions/{entry['id']}/reservations",
+            data=json.dumps({"attendee": {"ref": "demo-1", "display_name": "Mia"}}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 202
+            reservation = json.loads(response.read())
+        url = f"{lernwelt}/api/v1/reservations/{reservation['id']}"
+        assert wait_until(lambda: get_json(url, token)["state"] == "confirmed", 15)
+        assert get_json(url, token)["join_url"].startswith("https://")
     finally:
         demo.send_signal(signal.SIGINT)
         out, err = demo.communicate(timeout=30)
     assert demo.returncode == 0, err
     assert "Admin-Token" in out
+    assert "reserve a seat" in out
     assert "Traceback" not in err
     for n in range(3):  # nothing is left listening
         import socket

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import icalendar
+from jsonschema import Draft202012Validator
+from sqlalchemy import select
 
 from node.clock import ManualClock
-from tests.node.conftest import NodeFactory, peer, sync
+from node.db.tables import outbox
+from tests.node.conftest import NodeFactory, RunningNode, peer, sync
 from tests.node.reservations.helpers import api, open_session, portal_token, reserve, state_of
+
+SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
+FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER
 
 
 def invite(text: str) -> tuple[str, icalendar.Event]:
@@ -101,3 +110,55 @@ async def test_reserve_confirm_cancel_promote_session_cancel_purge(
     assert status == 404
     status, host_view = await lex.admin("GET", f"/sessions/{sid}/reservations")
     assert host_view["reservations"] == []
+
+
+async def test_every_message_on_the_wire_matches_its_schema(
+    make_node: NodeFactory, clock: ManualClock
+) -> None:
+    """Requests, answers and notices as sent are valid against schemas/."""
+    lex, datev = await make_node("lex"), await make_node("datev")
+    await peer(datev, lex)
+    sid = await open_session(lex, clock, seats=1)
+    await sync(lex, datev)
+    token = await portal_token(datev)
+    first = await reserve(datev, lex, sid, token, "emp-1", seats=1, hold=True)
+    second = await reserve(datev, lex, sid, token, "emp-2")
+    sent = await _outbox(datev)
+    await sync(datev, lex)
+    held = await state_of(datev, first["id"], token)
+    assert held["state"] == "held"
+    assert held["hold_expires_at"] is not None
+    # The hold expires: the seat goes to the waitlist, both sides are told.
+    clock.advance(minutes=6)
+    assert await lex.node.host.expire_holds() == 2
+    await sync(lex, datev)
+    assert (await state_of(datev, first["id"], token))["reason"] == "hold_expired"
+    assert (await state_of(datev, second["id"], token))["state"] == "confirmed"
+    await lex.admin("POST", f"/sessions/{sid}/cancel")
+    notices = [(k, b) for k, b in await _outbox(lex) if k not in ("feed_changed", "peering_answer")]
+
+    requests = [body for kind, body in sent if kind == "reservation_request"]
+    assert len(requests) == 2
+    for body in requests:
+        assert list(validator("reservation_request").iter_errors(body)) == []
+    kinds = [kind for kind, _ in notices]
+    assert kinds == ["reservation_updated", "reservation_updated", "session_cancelled"]
+    for kind, body in notices:
+        assert list(validator("notice").iter_errors(body)) == [], kind
+    for reservation_id in (first["id"], second["id"]):
+        answer = await datev.node.client.signed_json(
+            "GET", f"{lex.url}/protocol/v1/reservations/{reservation_id}"
+        )
+        assert list(validator("reservation_answer").iter_errors(answer)) == []
+    assert "emp-1" not in str([body for _, body in notices])
+
+
+def validator(name: str) -> Draft202012Validator:
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+
+
+async def _outbox(node: RunningNode) -> list[tuple[str, Any]]:
+    async with node.node.db.read() as conn:
+        rows = await conn.execute(select(outbox.c.kind, outbox.c.body).order_by(outbox.c.id))
+        return [(row.kind, json.loads(row.body) if row.body else None) for row in rows]
