@@ -52,6 +52,10 @@ class SeatHooks(Protocol):
         self, conn: AsyncConnection, session_id: str, now: datetime
     ) -> None: ...
 
+    async def session_closed(
+        self, conn: AsyncConnection, session_id: str, now: datetime
+    ) -> None: ...
+
 
 def new_session_id(now: datetime) -> str:
     return f"{now:%Y}-{secrets.token_hex(4)}"
@@ -287,6 +291,8 @@ class SessionService:
                     conn, session_id, {"open_seats": 0, "updated_at": now}
                 )
                 await session_repo.set_audience(conn, session_id, [])
+                if self.seat_hooks is not None:
+                    await self.seat_hooks.session_closed(conn, session_id, now)
                 await feed_repo.mark_changed(conn, session_id, now)
                 await self._mirror(conn, session_id, now)
         await self._finish()

@@ -336,6 +336,19 @@ class HostDesk:
         """More partner seats may free the waitlist."""
         await self._notify(conn, await self.ledger.promote(conn, session_id, now), now)
 
+    async def session_closed(self, conn: AsyncConnection, session_id: str, now: datetime) -> None:
+        """Closed to partners: seats taken stay, nobody is left waiting for a seat."""
+        waiting = await conn.execute(
+            select(reservations_in.c.id).where(
+                reservations_in.c.session_id == session_id,
+                reservations_in.c.state.in_(("waitlisted", "pending")),
+            )
+        )
+        changed: list[str] = []
+        for row in list(waiting):
+            changed += await self.ledger.cancel(conn, row.id, "host", now)
+        await self._notify(conn, changed, now)
+
     async def session_cancelled(
         self, conn: AsyncConnection, session_id: str, now: datetime
     ) -> None:
