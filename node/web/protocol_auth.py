@@ -138,6 +138,12 @@ def make_protocol_auth(node: NodeServices, state: AuthState) -> Callable[..., An
         if not request.path.startswith(PROTOCOL_PREFIX):
             return await handler(request)
         body = await read_body(request, settings.max_body_bytes)
+        if body and request.content_type != "application/json":  # SPEC.md §10.2: 415 first
+            raise ApiError(
+                415,
+                "unsupported_media_type",
+                "Erwartet application/json / expected application/json",
+            )
         now: datetime = node.clock.now()
         message = Message(
             request.method, settings.base_url + request.path_qs, Headers(request.headers.items())

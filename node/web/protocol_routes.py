@@ -158,6 +158,10 @@ async def inbox(request: web.Request) -> web.Response:
     node = request.app[NODE]
     verified = request[VERIFIED]
     assert verified.peer is not None
+    if request.content_type != "application/json":
+        raise ApiError(
+            415, "unsupported_media_type", "Erwartet application/json / expected application/json"
+        )
     notice = parse(Notice, verified.body)
     if notice.sender != verified.peer.node_id:
         raise ApiError(401, "origin_mismatch", "Absender passt nicht / sender is not the signer")

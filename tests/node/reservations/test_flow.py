@@ -36,7 +36,9 @@ async def test_reserve_confirm_cancel_promote_session_cancel_purge(
     await sync(lex, datev)
     token = await portal_token(datev)
 
-    # Reserve: requested until the host has answered, then confirmed.
+    # Reserve: requested until the host has answered (it is down for a
+    # moment here, so the answer cannot race the check), then confirmed.
+    await lex.stop()
     first = await reserve(datev, lex, sid, token, "emp-1")
     assert (await state_of(datev, first["id"], token))["state"] == "requested"
     status, text = await api(datev, "GET", f"/reservations/{first['id']}.ics", token)
@@ -44,6 +46,9 @@ async def test_reserve_confirm_cancel_promote_session_cancel_purge(
     assert (method, str(event["STATUS"])) == ("REQUEST", "TENTATIVE")
     assert "CONFERENCE" not in event
     assert "meet.example.org" not in text
+    await datev.settle()
+    await lex.start_again()
+    clock.advance(minutes=2)  # past the outbox's backoff after the failed attempt
     await sync(datev, lex)
     seen = await state_of(datev, first["id"], token)
     assert seen["state"] == "confirmed"
