@@ -21,6 +21,7 @@ from node.db.nonces import NonceBatcher
 from node.runtime import NodeServices, open_node
 from node.scheduler import build_scheduler
 from node.settings import Settings
+from node.ui import site as ui_site
 from node.web import (
     admin_api,
     admin_imports,
@@ -112,4 +113,5 @@ def create_app(
     admin_reservations.setup(app)
     portal_api.setup(app)
     portal_reservations.setup(app)
+    ui_site.setup(app)
     return app

@@ -17,6 +17,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from pydantic import ValidationError
 
+import node.cli_admin  # noqa: F401  (registers its commands)
+from node import cli_reservations  # noqa: F401  (registers its commands)
 from node.cli_commands import COMMANDS, CliError
 from node.cli_parsers import add_parsers
 from protocol import schemagen, vectorgen

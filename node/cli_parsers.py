@@ -124,3 +124,66 @@ def add_parsers(commands: Any) -> None:
         sub = peer.add_parser(action, help=text)
         _common(sub)
         sub.add_argument("node_id")
+
+    reservations = _group(commands, "reservations", "Reservierungen / reservations")
+    listing = reservations.add_parser(
+        "list", help="eingehend und ausgehend zeigen / show incoming and outgoing"
+    )
+    _common(listing)
+    listing.add_argument("--session", metavar="ID", help="nur diese Session / only this session")
+    listing.add_argument(
+        "--pending", action="store_true", help="offene Freigaben / pending approvals"
+    )
+    listing.add_argument(
+        "--outgoing", action="store_true", help="unsere bei Partnern / ours at partners"
+    )
+    listing.add_argument("--ref", help="nur diese Person (ref) / only this attendee ref")
+    listing.add_argument("--state", help="z. B. / e.g. confirmed, waitlisted, pending")
+    for action, text in (
+        ("approve", "Freigabe erteilen / approve a pending reservation"),
+        ("decline", "Freigabe ablehnen / decline a pending reservation"),
+        ("cancel", "als Gastgeber stornieren / cancel as the host"),
+    ):
+        sub = reservations.add_parser(action, help=text)
+        _common(sub)
+        sub.add_argument("uuid")
+    cap = reservations.add_parser("cap", help="Obergrenze je Partner / cap per partner")
+    _common(cap)
+    cap.add_argument("session_id", metavar="SESSION_ID")
+    cap.add_argument("node_id", metavar="NODE_ID")
+    cap.add_argument("n", metavar="N", nargs="?", help="höchstens N Plätze / at most N seats")
+    cap.add_argument("--remove", action="store_true", help="Obergrenze entfernen / remove")
+
+    privacy = _group(commands, "privacy", "Datenschutz / privacy")
+    export = privacy.add_parser("export", help="alles zu einer ref / everything for a ref")
+    _common(export)
+    export.add_argument("ref")
+    export.add_argument("--output", metavar="FILE", help="in Datei / to a file (JSON)")
+    erase = privacy.add_parser("delete", help="alles zu einer ref löschen / delete a ref")
+    _common(erase)
+    erase.add_argument("ref")
+    erase.add_argument("--yes", action="store_true", help="wirklich löschen / really delete")
+
+    admin = _group(commands, "admin", "Admins der Weboberfläche / admin UI users")
+    create_user = admin.add_parser("create-user", help="Admin anlegen / create an admin user")
+    _common(create_user)
+    create_user.add_argument("username", metavar="USERNAME")
+    create_user.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="Passwort als eine Zeile von stdin / read the password as one line from stdin",
+    )
+    _common(admin.add_parser("list-users", help="Admins zeigen / list admin users"))
+    delete_user = admin.add_parser("delete-user", help="Admin löschen / delete an admin user")
+    _common(delete_user)
+    delete_user.add_argument("username", metavar="USERNAME")
+
+    outbox = _group(commands, "outbox", "Postausgang / outbox")
+    _common(outbox.add_parser("list", help="unzustellbare zeigen / list dead letters"))
+    for action, text in (
+        ("retry", "erneut zustellen / retry a dead letter"),
+        ("discard", "verwerfen / discard a dead letter"),
+    ):
+        sub = outbox.add_parser(action, help=text)
+        _common(sub)
+        sub.add_argument("id")

@@ -6,12 +6,15 @@ dirs and SQLite databases, peered through the real protocol with real
 fingerprint checks, and seeded with German sessions: some open to all
 partners, some to one partner only, one cancelled.  The catalogues are
 public in the demo, so a newcomer can simply click the printed URLs.
+Each node's web UI has an admin ``admin`` with a random password, printed
+in the banner and kept in ``admin-password.txt`` beside ``admin-token.txt``.
 Everything runs until Ctrl-C; a temporary data dir is removed afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 import signal
 import tempfile
@@ -31,10 +34,12 @@ from node.identity import NodeIdentity
 from node.publishing.input import OpeningInput, SessionInput
 from node.runtime import NodeServices
 from node.settings import CONFIG_NAME, Settings, load_settings, write_config
+from node.ui.accounts import AccountError, check_password, create_admin, reset_password
 from node.web.access_log import RedactingAccessLogger
 from node.web.protocol_routes import NODE
 
 BERLIN = ZoneInfo("Europe/Berlin")
+DEMO_ADMIN = "admin"
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,7 @@ class DemoNode:
     settings: Settings
     runner: web.AppRunner
     admin_token: str
+    admin_password: str = ""
 
     @property
     def node(self) -> NodeServices:
@@ -198,6 +204,27 @@ async def _prepare(org: DemoOrg, data: Path, port: int) -> tuple[Settings, str |
         finally:
             await db.dispose()
     return load_settings(data), token
+
+
+async def _admin_password(node: NodeServices, data: Path) -> str:
+    """The web UI's ``admin`` password: random per node, kept in admin-password.txt."""
+    path = data / "admin-password.txt"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    while True:
+        password = secrets.token_urlsafe(12)
+        try:
+            check_password(password, DEMO_ADMIN)
+            break
+        except AccountError:  # a random draw that breaks a rule: draw again
+            continue
+    try:
+        await create_admin(node.db, DEMO_ADMIN, password, node.clock.now())
+    except AccountError:  # the user exists, its password file was removed
+        await reset_password(node.db, DEMO_ADMIN, password)
+    path.write_text(password + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return password
 
 
 async def _peer(a: DemoNode, b: DemoNode) -> None:
@@ -263,6 +290,9 @@ def _banner(nodes: list[DemoNode], root: Path, temporary: bool, bookable: str | 
             f"    Kalender / calendar:  {base}/api/v1/catalogue.ics",
             f"    Admin-API:            {base}/admin/api/v1/sessions",
             f"    Admin-Token:          {demo.admin_token}",
+            f"    Admin-Oberfläche:     {base}/admin/",
+            f"    Anmeldung / login:    {DEMO_ADMIN}",
+            f"    Passwort / password:  {demo.admin_password}",
             f"    Fingerabdruck:        {demo.node.identity.fingerprint}",
             "",
         ]
@@ -316,7 +346,8 @@ async def run_demo(base_port: int, data: Path | None) -> int:
             )
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", settings.listen_port).start()
-            nodes.append(DemoNode(org, settings, runner, token_file.read_text().strip()))
+            password = await _admin_password(runner.app[NODE], root / org.key)
+            nodes.append(DemoNode(org, settings, runner, token_file.read_text().strip(), password))
         by_key = {demo.org.key: demo for demo in nodes}
         await _peer(by_key["lex"], by_key["lernwelt"])
         await _peer(by_key["lex"], by_key["kiwi"])

@@ -9,6 +9,7 @@ non-secret settings live in the file; the private keys live beside it in
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +26,8 @@ from protocol.models.common import NodeId, Url
 
 CONFIG_NAME = "openseats.toml"
 DEFAULT_DATA = Path("openseats-data")
+# A CSP source for frame-ancestors: scheme, host (optionally *.), port; nothing else.
+_FRAME_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?")
 
 
 class SettingsError(Exception):
@@ -69,11 +72,28 @@ class Settings(BaseSettings):
         description="Where employees register for a catalogue entry; {id} is replaced. "
         "Default: this node's session page.",
     )
+    widget_frame_ancestors: list[str] = Field(
+        default_factory=list,
+        description="Origins that may embed the catalogue widget (/widget) in a frame, "
+        "e.g. https://intranet.example.org or https://*.example.org.",
+    )
 
     @field_validator("base_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("widget_frame_ancestors")
+    @classmethod
+    def _origins_only(cls, values: list[str]) -> list[str]:
+        cleaned = [value.rstrip("/") for value in values]
+        for value in cleaned:
+            if not _FRAME_ORIGIN.fullmatch(value):
+                raise ValueError(
+                    f"{value!r}: nur Origins wie https://intranet.example.org / "
+                    "origins only, like https://intranet.example.org"
+                )
+        return cleaned
 
     @property
     def database(self) -> str:

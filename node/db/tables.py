@@ -367,3 +367,43 @@ reservations_out = Table(
     Index("ix_reservations_out_end", "end_at"),
     Index("ix_reservations_out_session", "host", "session_id"),
 )
+
+
+# --- admin web UI (node.ui) ----------------------------------------------------
+
+# password_hash is self-describing: "scrypt$n=..,r=..,p=..$<salt>$<hash>".
+admin_users = Table(
+    "admin_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_login_at", UTCDateTime),
+)
+
+# Only the SHA-256 of the session cookie is stored; csrf_token is per session.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("admin_users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_ui_sessions_user_id", "user_id"),
+    Index("ix_ui_sessions_expires_at", "expires_at"),
+)
+
+# Failed logins, counted per username and per client IP (all replicas share them).
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False),
+    Column("client_ip", String(64), nullable=False),
+    Column("failed_at", UTCDateTime, nullable=False),
+    Index("ix_login_failures_username", "username", "failed_at"),
+    Index("ix_login_failures_client_ip", "client_ip", "failed_at"),
+    Index("ix_login_failures_failed_at", "failed_at"),
+)

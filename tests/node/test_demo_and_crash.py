@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
+import urllib.parse
 import urllib.request
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,20 @@ def get_json(url: str, token: str | None = None) -> Any:
         request.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
+
+
+def admin_login(base: str, username: str, password: str) -> str:
+    """Log into the admin UI as a browser does (cookies, CSRF field); the page after."""
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    with browser.open(f"{base}/admin/", timeout=5) as response:  # redirected to the login
+        form = response.read().decode()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf, form
+    body = urllib.parse.urlencode(
+        {"csrf_token": csrf.group(1), "username": username, "password": password, "next": "/admin/"}
+    ).encode()
+    with browser.open(f"{base}/admin/login", data=body, timeout=10) as response:
+        return str(response.read().decode())
 
 
 def titles(base: str, token: str | None = None) -> set[str]:
@@ -107,12 +124,18 @@ def test_demo_brings_up_three_federated_catalogues(tmp_path: Path) -> None:
         url = f"{lernwelt}/api/v1/reservations/{reservation['id']}"
         assert wait_until(lambda: get_json(url, token)["state"] == "confirmed", 15)
         assert get_json(url, token)["join_url"].startswith("https://")
+
+        # A newcomer logs into LEX's admin UI with the credentials the banner shows.
+        password = (tmp_path / "demo" / "lex" / "admin-password.txt").read_text().strip()
+        assert "Angemeldet als admin." in admin_login(lex, "admin", password)
     finally:
         demo.send_signal(signal.SIGINT)
         out, err = demo.communicate(timeout=30)
     assert demo.returncode == 0, err
     assert "Admin-Token" in out
     assert "reserve a seat" in out
+    assert f"{lex}/admin/" in out
+    assert f"Passwort / password:  {password}" in out
     assert "Traceback" not in err
     for n in range(3):  # nothing is left listening
         import socket
