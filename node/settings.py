@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import tomli_w
 from pydantic import Field, ValidationError, field_validator
@@ -27,6 +27,7 @@ from protocol.models.common import NodeId, Url
 CONFIG_NAME = "openseats.toml"
 DEFAULT_DATA = Path("openseats-data")
 # A CSP source for frame-ancestors: scheme, host (optionally *.), port; nothing else.
+CataloguePage = Literal["public", "token", "login"]
 _FRAME_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?")
 
 
@@ -72,6 +73,13 @@ class Settings(BaseSettings):
         description="Where employees register for a catalogue entry; {id} is replaced. "
         "Default: this node's session page.",
     )
+    catalogue_page: CataloguePage | None = Field(
+        default=None,
+        description="Who may see the catalogue pages (/, /sessions/..., /widget): "
+        "'public' (anyone), 'token' (a portal or calendar token in ?token=, then kept in a "
+        "cookie, or a logged-in admin), 'login' (a logged-in admin only). "
+        "Default: 'public' if public_catalogue is true, else 'login'.",
+    )
     widget_frame_ancestors: list[str] = Field(
         default_factory=list,
         description="Origins that may embed the catalogue widget (/widget) in a frame, "
@@ -101,7 +109,14 @@ class Settings(BaseSettings):
 
     @property
     def registration_template(self) -> str:
-        return self.registration_url or f"{self.base_url}/api/v1/sessions/{{id}}"
+        return self.registration_url or f"{self.base_url}/sessions/{{id}}"
+
+    @property
+    def catalogue_access(self) -> CataloguePage:
+        """``catalogue_page``, or its default from ``public_catalogue``."""
+        if self.catalogue_page is not None:
+            return self.catalogue_page
+        return "public" if self.public_catalogue else "login"
 
     @property
     def keys_dir(self) -> Path:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from node.ui.admin_overview import overview_context
 from node.ui.auth import HOME_PATH, require_admin
 from node.ui.render import add_admin_nav, redirect, render
 
 
 async def overview(request: web.Request) -> web.StreamResponse:
     admin = await require_admin(request)
-    return await render(request, "admin/overview.html", {"username": admin.username})
+    context = {"username": admin.username, **await overview_context(request)}
+    return await render(request, "admin/overview.html", context)
 
 
 async def to_overview(request: web.Request) -> web.StreamResponse:

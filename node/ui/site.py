@@ -18,7 +18,9 @@ import jinja2
 from aiohttp import web
 
 from node.ui import admin_home, login
+from node.ui.admin_pages import setup as setup_admin_pages
 from node.ui.auth import admin_gate
+from node.ui.catalogue_site import setup as setup_catalogue_pages
 from node.ui.csrf import csrf_protect
 from node.ui.i18n import CATALOGUES, LANG_COOKIE, LANGUAGES, Catalogues
 from node.ui.render import ADMIN_NAV, STATIC, TEMPLATES, ui_errors
@@ -65,3 +67,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/lang/{code}", switch_language)
     login.setup(app)
     admin_home.setup(app)
+    setup_catalogue_pages(app)
+    setup_admin_pages(app)
