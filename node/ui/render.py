@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -94,9 +95,24 @@ async def page_context(request: web.Request) -> dict[str, Any]:
         "flash": _flash(request),
         "static_url": static_url,
         "path": request.path,
-        "path_qs": request.path_qs,
+        "path_qs": return_path(request),
         "node_name": request.app[NODE].settings.display_name,
     }
+
+
+def return_path(request: web.Request) -> str:
+    """Where the language switch should lead back to.
+
+    A page shown in answer to a POST (a form with errors, a confirmation
+    step) has no GET address of its own; go back to the page the form was
+    on (the same-origin ``Referer``), never to the POST address.
+    """
+    if request.method in ("GET", "HEAD"):
+        return request.path_qs
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.netloc == request.host and referer.path:
+        return local_path(referer.path + (f"?{referer.query}" if referer.query else ""))
+    return "/"
 
 
 async def render(

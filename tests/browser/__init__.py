@@ -1,0 +1,1 @@
+"""Browser tests: Debian's Chromium, driven by playwright, against real nodes on loopback."""
