@@ -55,65 +55,63 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import gc
 import json
-import multiprocessing
 import os
 import random
-import signal
-import socket
 import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 from zoneinfo import ZoneInfo
 
-from aiohttp import web
+from _common import (
+    BenchError,
+    Request,
+    ServerProcess,
+    ServerSpec,
+    World,
+    bench_parser,
+    fetch_once,
+    free_port,
+    measure,
+    percentile,
+    pick_cpus,
+    publish_rows,
+    register_peer,
+    signed_descriptor,
+    stop_all,
+)
 from sqlalchemy import event, func, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from node.app import create_app
 from node.catalogue.search import query_words
 from node.clock import SystemClock
 from node.db import Database
 from node.db import catalogue as catalogue_repo
-from node.db import feed as feed_repo
 from node.db import peers as peer_repo
-from node.db import sessions as session_repo
 from node.db import sync as sync_repo
 from node.db import tokens as token_repo
-from node.db.engine import normalise_url
 from node.db.sessions import SessionRow
 from node.db.tables import catalogue, catalogue_terms
 from node.federation.subscription import PullResult, Subscriber
 from node.identity import NodeIdentity
-from node.publishing.service import announcement_for
 from node.runtime import open_node
-from node.settings import Settings
 from protocol.canonical import canonical_bytes, signable_part
 from protocol.ingest import verify_announcement
-from protocol.keyring import PinnedKeys, sign_descriptor
 from protocol.keys import SigningKey, decode_signature
 from protocol.models import (
     Announcement,
     AnnouncementBody,
-    CurrentKey,
-    Endpoints,
     Host,
     Link,
-    NodeDescriptor,
-    NodeDescriptorBody,
     Seats,
     seal,
 )
@@ -123,9 +121,7 @@ TARGET_INGEST_RATIO = 0.5
 TARGET_P95_MS = 20.0
 TARGET_QUERY_RATIO = 0.3
 CATALOGUE_PATH = "/api/v1/catalogue"
-STATS_PATH = "/_bench/stats"
 CEILING_BODY = b'{"items":[],"next_cursor":null}'
-START_TIMEOUT = 60.0
 LOCAL_ZONE = ZoneInfo("Europe/Berlin")
 LEX = ("lex", "lex.openseats.test", "LEX Lernwerkstatt")
 DATEV = ("datev", "datev.openseats.test", "DATEV")
@@ -136,10 +132,6 @@ OTHERS = [
     ("hansa.openseats.test", "Hansa Versicherung"),
     ("bkg.openseats.test", "Bundesamt für Kartographie"),
 ]
-
-
-class BenchError(Exception):
-    """A request failed, a merge went wrong, or a server did not start."""
 
 
 # --- realistic content -------------------------------------------------------------
@@ -447,367 +439,6 @@ def partner_announcement(
     return signed, signed.to_json_dict()
 
 
-# --- the servers (each in its own process) -----------------------------------------
-
-
-@dataclass(frozen=True)
-class NodeConfig:
-    name: str
-    node_id: str
-    display_name: str
-    data_dir: str
-    port: int
-    database_url: str  # as given (SQLite file or PostgreSQL)
-    schema: str | None
-    page: int
-
-    def settings(self) -> Settings:
-        return Settings(
-            node_id=self.node_id,
-            base_url=f"http://127.0.0.1:{self.port}",
-            display_name=self.display_name,
-            data_dir=Path(self.data_dir),
-            # One reader sends every request; the per-peer limit would answer 429.
-            rate_limit_per_minute=10**9,
-            feed_page_size=self.page,
-        )
-
-    def database(self) -> Database:
-        return Database(self.database_url, schema=self.schema)
-
-
-@dataclass(frozen=True)
-class ServerSpec:
-    kind: str  # "node" | "ceiling"
-    port: int
-    cpu: int | None
-    node: NodeConfig | None = None
-    profile: str | None = None
-
-
-@dataclass
-class _Stats:
-    durations: list[float] = field(default_factory=list)
-
-
-def _instrument(app: web.Application, stats: _Stats) -> None:
-    """Time every request outermost, and expose the timings and CPU time."""
-
-    @web.middleware
-    async def timing(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path == STATS_PATH:
-            return await handler(request)
-        start = time.perf_counter()
-        try:
-            return await handler(request)
-        finally:
-            stats.durations.append(time.perf_counter() - start)
-
-    async def stats_handler(request: web.Request) -> web.Response:
-        body = {"cpu": time.process_time(), "durations": stats.durations}
-        if "reset" in request.query:
-            stats.durations = []
-        return web.json_response(body)
-
-    app.middlewares.insert(0, timing)
-    app.router.add_get(STATS_PATH, stats_handler)
-
-
-async def _ceiling_handler(request: web.Request) -> web.Response:
-    return web.Response(body=CEILING_BODY, content_type="application/json")
-
-
-async def _serve(spec: ServerSpec, ready: Connection) -> None:
-    database: Database | None = None
-    if spec.node is not None:
-        database = spec.node.database()
-        app = create_app(spec.node.settings(), db=database, run_scheduler=False)
-    else:
-        app = web.Application()
-        app.router.add_get(CATALOGUE_PATH, _ceiling_handler)
-    _instrument(app, _Stats())
-    runner = web.AppRunner(app, handle_signals=False)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    profiler = None
-    try:
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", spec.port).start()
-        if spec.profile:
-            profiler = cProfile.Profile()
-            profiler.enable()
-        ready.send("ready")
-        await stop.wait()
-    finally:
-        if profiler is not None and spec.profile:
-            profiler.disable()
-            profiler.dump_stats(spec.profile)
-        await runner.cleanup()
-        if database is not None:
-            await database.dispose()
-
-
-def _server_main(spec: ServerSpec, ready: Connection) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us with SIGTERM
-    if spec.cpu is not None:
-        os.sched_setaffinity(0, {spec.cpu})
-    try:
-        asyncio.run(_serve(spec, ready))
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            ready.send(f"failed: {exc!r}")
-        raise
-
-
-class ServerProcess:
-    def __init__(self, spec: ServerSpec) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.spec = spec
-        self.name = spec.node.name if spec.node else spec.kind
-        self._ours, theirs = context.Pipe()
-        self.process = context.Process(
-            target=_server_main, args=(spec, theirs), name=f"bench-{self.name}", daemon=True
-        )
-
-    def start(self) -> None:
-        self.process.start()
-        if not self._ours.poll(START_TIMEOUT):
-            raise BenchError(f"{self.name} server did not start in {START_TIMEOUT:.0f} s")
-        try:
-            message = self._ours.recv()
-        except EOFError:
-            message = f"exited with code {self.process.exitcode}"
-        if message != "ready":
-            raise BenchError(f"{self.name} server: {message}")
-
-    def memory_kb(self) -> dict[str, int]:
-        """VmHWM (peak) and VmRSS (now) of the server process, in kB."""
-        found = {}
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                name, _, value = line.partition(":")
-                if name in ("VmHWM", "VmRSS"):
-                    found[name] = int(value.split()[0])
-        return found
-
-    def stop(self) -> None:
-        if self.process.pid is None:
-            return
-        if self.process.is_alive():
-            self.process.terminate()  # SIGTERM: a clean shutdown
-            self.process.join(30)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
-        self._ours.close()
-
-
-class PgSchema:
-    """A fresh PostgreSQL schema for one node, dropped afterwards."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.name = "bench_" + uuid.uuid4().hex[:16]
-        self.created = False
-
-    async def create(self) -> None:
-        engine = create_async_engine(normalise_url(self.url))
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text(f'CREATE SCHEMA "{self.name}"'))
-            self.created = True
-        finally:
-            await engine.dispose()
-
-    async def drop(self) -> None:
-        if not self.created:
-            return
-        engine = create_async_engine(normalise_url(self.url))
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
-        finally:
-            await engine.dispose()
-
-
-# --- the load generator --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Request:
-    path: str
-    headers: tuple[tuple[str, str], ...]
-    label: str = ""
-
-    def raw(self, host: str) -> bytes:
-        lines = [f"GET {self.path} HTTP/1.1", f"Host: {host}"]
-        lines += [f"{name}: {value}" for name, value in self.headers]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-@dataclass
-class LoadResult:
-    requests: int
-    seconds: float
-    latencies: list[float]  # in completion order (request order with one in flight)
-    error: str | None = None
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds
-
-
-class _Tally:
-    def __init__(self, count: int) -> None:
-        self._indexes: Iterator[int] = iter(range(count))
-        self.latencies: list[float] = []
-        self.error: str | None = None
-
-    def next_index(self) -> int | None:
-        return next(self._indexes, None)
-
-    def record(self, status: int, body: bytes, latency: float) -> None:
-        if status != 200 and self.error is None:
-            self.error = f"HTTP {status}: {body[:2000].decode(errors='replace')}"
-            self._indexes = iter(())  # stop every worker
-        self.latencies.append(latency)
-
-
-def _content_length(head: bytes) -> int:
-    lowered = head.lower()
-    if b"\r\ntransfer-encoding:" in lowered:
-        raise BenchError("chunked responses are not supported by the load generator")
-    at = lowered.find(b"\r\ncontent-length:")
-    if at < 0:
-        return 0
-    return int(lowered[at + 17 : lowered.index(b"\r\n", at + 2)])
-
-
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection: sends the next request when a response is complete."""
-
-    def __init__(self, payloads: list[bytes], tally: _Tally) -> None:
-        self.payloads = payloads
-        self.tally = tally
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.head_len = 0
-        self.total = 0  # head + body of the response being read; 0: head not complete
-        self.sent = 0.0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def send_next(self) -> None:
-        index = self.tally.next_index()
-        if index is None:
-            if not self.done.done():
-                self.done.set_result(None)
-            return
-        assert self.transport is not None
-        self.sent = time.perf_counter()
-        self.transport.write(self.payloads[index])
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        try:
-            while True:
-                if not self.total:
-                    end = self.buffer.find(b"\r\n\r\n")
-                    if end < 0:
-                        return
-                    self.head_len = end + 4
-                    self.total = self.head_len + _content_length(bytes(self.buffer[:end]))
-                if len(self.buffer) < self.total:
-                    return
-                status = int(self.buffer[9:12])
-                body = bytes(self.buffer[self.head_len : self.total])
-                del self.buffer[: self.total]
-                self.total = 0
-                self.tally.record(status, body, time.perf_counter() - self.sent)
-                self.send_next()
-        except Exception as exc:
-            if not self.done.done():
-                self.done.set_exception(exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_exception(BenchError(f"connection lost: {exc}"))
-
-
-Ready = Callable[[], Awaitable[None]]
-
-
-async def run_raw(port: int, requests: list[Request], concurrency: int, ready: Ready) -> LoadResult:
-    """Send every request once over *concurrency* keep-alive connections."""
-    host = f"127.0.0.1:{port}"
-    payloads = [request.raw(host) for request in requests]
-    tally = _Tally(len(payloads))
-    loop = asyncio.get_running_loop()
-    connections: list[_Connection] = []
-    try:
-        for _ in range(min(concurrency, len(payloads))):
-            _, connection = await loop.create_connection(
-                lambda: _Connection(payloads, tally), "127.0.0.1", port
-            )
-            connections.append(connection)
-        await ready()
-        start = time.perf_counter()
-        for connection in connections:
-            connection.send_next()
-        await asyncio.gather(*(connection.done for connection in connections))
-        seconds = time.perf_counter() - start
-    finally:
-        for connection in connections:
-            if connection.transport is not None:
-                connection.transport.close()
-    return LoadResult(len(tally.latencies), seconds, tally.latencies, tally.error)
-
-
-async def fetch_once(port: int, request: Request) -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(request.raw(f"127.0.0.1:{port}"))
-        head = await reader.readuntil(b"\r\n\r\n")
-        body = await reader.readexactly(_content_length(head[:-4]))
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-    return int(head[9:12]), body
-
-
-async def fetch_stats(port: int) -> dict[str, Any]:
-    status, body = await fetch_once(port, Request(STATS_PATH + "?reset=1", ()))
-    if status != 200:
-        raise BenchError(f"stats endpoint answered {status}")
-    stats: dict[str, Any] = json.loads(body)
-    return stats
-
-
-@dataclass
-class Measured:
-    load: LoadResult
-    cpu_ms: float  # server process CPU time per request
-    server_ms: list[float]  # server-side duration of each request
-
-
-async def measure(port: int, requests: list[Request], concurrency: int) -> Measured:
-    before: dict[str, Any] = {}
-
-    async def ready() -> None:  # connections are open: accepting them is not counted
-        before.update(await fetch_stats(port))
-
-    load = await run_raw(port, requests, concurrency, ready)
-    if load.error is not None:
-        raise BenchError(f"request failed during the timed phase: {load.error}")
-    after = await fetch_stats(port)
-    cpu = (after["cpu"] - before["cpu"]) / load.requests * 1000
-    return Measured(load, cpu, [d * 1000 for d in after["durations"]])
-
-
 # --- sizes and helpers -------------------------------------------------------------
 
 
@@ -851,27 +482,6 @@ FULL = Sizes(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
-
-
-def pick_cpus() -> tuple[int | None, int | None]:
-    """(server core, client core), or no pinning on a single core."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None, None
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return None, None
-    return cpus[0], cpus[1]
-
-
 def _rate(action: Callable[[], object], count: int, rounds: int) -> list[float]:
     rates = []
     for _ in range(rounds):
@@ -885,54 +495,9 @@ def _rate(action: Callable[[], object], count: int, rounds: int) -> list[float]:
 # --- the run -------------------------------------------------------------------------
 
 
-@dataclass
-class World:
-    """The nodes of the run: their directories, ports and databases."""
-
-    tmp: Path
-    database_url: str  # "" for SQLite
-    page: int
-    schemas: dict[str, PgSchema] = field(default_factory=dict)
-    nodes: dict[str, NodeConfig] = field(default_factory=dict)
-
-    def add(self, name: str, node_id: str, display_name: str) -> NodeConfig:
-        data_dir = self.tmp / name
-        data_dir.mkdir()
-        if self.database_url:
-            schema = PgSchema(self.database_url)
-            self.schemas[name] = schema
-            url, schema_name = self.database_url, schema.name
-        else:
-            url, schema_name = f"sqlite:///{data_dir / 'openseats.db'}", None
-        config = NodeConfig(
-            name, node_id, display_name, str(data_dir), free_port(), url, schema_name, self.page
-        )
-        self.nodes[name] = config
-        return config
-
-
-async def register_peer(database: Database, descriptor: NodeDescriptor, now: datetime) -> None:
-    """An active peer with its keys pinned, as after a completed peering."""
-    pinned = PinnedKeys.from_descriptor(descriptor)
-    async with database.write() as conn:
-        peer_id = await peer_repo.insert(
-            conn,
-            node_id=descriptor.node_id,
-            base_url=descriptor.base_url,
-            display_name=descriptor.display_name,
-            state="active",
-            fingerprint=pinned.fingerprints()[0],
-            descriptor=json.dumps(descriptor.to_json_dict(), ensure_ascii=False),
-            descriptor_issued_at=descriptor.issued_at,
-            now=now,
-        )
-        await peer_repo.pin_keys(conn, peer_id, pinned)
-
-
 async def prepare(world: World, sizes: Sizes, now: datetime) -> str:
     """Make lex, datev and a spare reader; seed lex's feed.  Returns a portal token."""
-    for schema in world.schemas.values():
-        await schema.create()
+    await world.create_schemas()
     lex, datev, spare = world.nodes["lex"], world.nodes["datev"], world.nodes["spare"]
     databases = {name: config.database() for name, config in world.nodes.items()}
     try:
@@ -950,23 +515,11 @@ async def prepare(world: World, sizes: Sizes, now: datetime) -> str:
 
         started = time.perf_counter()
         rng = random.Random(20261123)
-        batch = 1000
-        for first in range(0, sizes.ingest, batch):
-            rows = []
-            for index in range(first, min(first + batch, sizes.ingest)):
-                row = lex_row(index, make_content(rng, now, lex.display_name), now)
-                values = {name: getattr(row, name) for name in row.__dataclass_fields__}
-                del values["audience"]
-                values["announcement"] = announcement_for(lex_identity, row, row.version, now)
-                rows.append(values)
-            async with databases["lex"].write() as conn:
-                for values in rows:
-                    await session_repo.insert(conn, values)
-                    await feed_repo.mark_changed(conn, values["id"], now)
-        async with databases["lex"].write() as conn:
-            stamped = await feed_repo.stamp(conn)
-        if stamped != sizes.ingest:
-            raise BenchError(f"stamped {stamped} feed rows, expected {sizes.ingest}")
+        rows = (
+            lex_row(index, make_content(rng, now, lex.display_name), now)
+            for index in range(sizes.ingest)
+        )
+        await publish_rows(databases["lex"], lex_identity, rows, now)
         print(
             f"partner {lex.node_id}: {sizes.ingest} signed announcements in its feed "
             f"(seeded in {time.perf_counter() - started:.1f} s)",
@@ -1121,31 +674,6 @@ async def ingest_phase(world: World, sizes: Sizes, profile: Path | None) -> Inge
         await spare_db.dispose()
 
 
-def partner_descriptor(
-    origin: str, org_name: str, key: SigningKey, now: datetime
-) -> NodeDescriptor:
-    base = f"https://{origin}"
-    return sign_descriptor(
-        NodeDescriptorBody(
-            type="node_descriptor",
-            protocol="openseats/1",
-            node_id=origin,
-            display_name=org_name,
-            base_url=base,
-            endpoints=Endpoints(
-                feed=f"{base}/protocol/v1/feed",
-                inbox=f"{base}/protocol/v1/inbox",
-                peering=f"{base}/protocol/v1/peering",
-                reservations=f"{base}/protocol/v1/reservations",
-            ),
-            keys=[CurrentKey(key_id=key.key_id, public_key=key.public_key_b64)],
-            issued_at=now,
-            valid_until=now + timedelta(days=7),
-        ),
-        [key],
-    )
-
-
 async def fill_catalogue(world: World, sizes: Sizes, now: datetime) -> None:
     """Merge further partners' feeds up to ``sizes.sessions`` catalogue entries.
 
@@ -1168,7 +696,7 @@ async def fill_catalogue(world: World, sizes: Sizes, now: datetime) -> None:
             if not count:
                 continue
             key = SigningKey.generate()
-            descriptor = partner_descriptor(origin, org_name, key, now)
+            descriptor = signed_descriptor(origin, org_name, f"https://{origin}", key, now)
             await register_peer(database, descriptor, now)
             async with database.read() as conn:
                 peer = await peer_repo.get(conn, origin)
@@ -1418,13 +946,13 @@ def run(
     world: World | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="openseats-bench-ingest-") as tmp:
-            world = World(Path(tmp), args.database_url, sizes.page)
-            lex = world.add(*LEX)
-            datev = world.add(*DATEV)
-            world.add("spare", "spare.openseats.test", "Spare reader")
+            world = World(Path(tmp), args.database_url)
+            lex = world.add(*LEX, feed_page_size=sizes.page)
+            datev = world.add(*DATEV, feed_page_size=sizes.page)
+            world.add("spare", "spare.openseats.test", "Spare reader", feed_page_size=sizes.page)
             token = asyncio.run(prepare(world, sizes, now))
 
-            servers.append(ServerProcess(ServerSpec("node", lex.port, server_cpu, lex)))
+            servers.append(ServerProcess(ServerSpec.for_node(lex, server_cpu)))
             servers[-1].start()
             if client_cpu is not None:
                 os.sched_setaffinity(0, {client_cpu})
@@ -1434,14 +962,14 @@ def run(
             servers.pop().stop()
 
             asyncio.run(fill_catalogue(world, sizes, now))
-            ceiling = ServerProcess(ServerSpec("ceiling", free_port(), server_cpu))
+            ceiling = ServerProcess(
+                ServerSpec.for_ceiling(free_port(), server_cpu, CATALOGUE_PATH, CEILING_BODY)
+            )
             reader = ServerProcess(
-                ServerSpec(
-                    "node",
-                    datev.port,
-                    server_cpu,
+                ServerSpec.for_node(
                     datev,
-                    str(profile_dir / "query.prof") if profile_dir else None,
+                    server_cpu,
+                    profile=str(profile_dir / "query.prof") if profile_dir else None,
                 )
             )
             for server in (ceiling, reader):
@@ -1456,23 +984,13 @@ def run(
                 asyncio.run(explain(world, token, today))
             return Outcome(ingest, queries, peak_rss, start_rss)
     finally:
-        for server in servers:
-            server.stop()
+        stop_all(servers)
         if world is not None:
-            for schema in world.schemas.values():
-                asyncio.run(schema.drop())
+            world.drop_schemas()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
-    parser.add_argument(
-        "--database-url",
-        default="",
-        help="a PostgreSQL URL (fresh schemas are made and dropped); default: SQLite files",
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--ingest", type=int, help="announcements in the partner's feed")
     parser.add_argument("--sessions", type=int, help="sessions in the catalogue for queries")
     parser.add_argument("--page", type=int, help="the partner's feed page size (1..1000)")

@@ -83,8 +83,9 @@ def create_app(
 
             seats = SeatPublisher(node)
 
-            def seats_changed() -> None:
-                tasks.start("deliver", node.deliverer.deliver_due)
+            def seats_changed(queued: bool) -> None:
+                if queued:
+                    tasks.start("deliver", node.deliverer.deliver_due)
                 seats.dirty = True
                 tasks.start("seats", seats.run)
 

@@ -8,6 +8,7 @@ feed row dirty.  After commit the feed stamper numbers the change (see
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import Sequence
@@ -118,6 +119,7 @@ class SessionService:
         self.notifier = notifier
         #: Set by the node: reservations react to quota changes and cancellations.
         self.seat_hooks: SeatHooks | None = None
+        self._seats_lock = asyncio.Lock()
 
     async def get(self, session_id: str) -> SessionRow:
         async with self.db.read() as conn:
@@ -146,8 +148,10 @@ class SessionService:
 
     async def _republish(self, conn: AsyncConnection, session_id: str, now: datetime) -> None:
         """Sign a new version if partners may see the session; mark the feed."""
-        await self._mirror(conn, session_id, now)
-        row = await self._load_for_change(conn, session_id)
+        row = await self._load_for_change(conn, session_id)  # read once: mirror and sign
+        await store_local(
+            conn, row, self.identity.node_id, self.identity.settings.display_name, now
+        )
         if row.open_seats > 0:
             version = row.version + 1
             await session_repo.set_announcement(
@@ -161,12 +165,17 @@ class SessionService:
             await feed_repo.mark_changed(conn, row.id, now)
 
     async def publish_seats(self) -> int:
-        """Re-sign announcements whose remaining seats changed (batched, after commits)."""
-        now = self.clock.now()
-        async with self.db.write() as conn:
-            stale = await session_repo.seats_unpublished(conn, now)
-            for session_id in stale:
-                await self._republish(conn, session_id, now)
+        """Re-sign announcements whose remaining seats changed (batched, after commits).
+
+        The burst task and the scheduled job may overlap; the lock keeps them
+        from signing the same version twice (one process; replicas: issue 7).
+        """
+        async with self._seats_lock:
+            now = self.clock.now()
+            async with self.db.write() as conn:
+                stale = await session_repo.seats_unpublished(conn, now)
+                for session_id in stale:
+                    await self._republish(conn, session_id, now)
         if stale:
             await self._finish()
         return len(stale)

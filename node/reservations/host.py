@@ -109,11 +109,12 @@ class HostDesk:
             max_seats=settings.max_seats_per_request,
         )
         #: Called after a commit that queued notices or changed seats.
-        self.on_changed: Callable[[], None] | None = None
+        #: The argument says whether notices were queued (the outbox has work).
+        self.on_changed: Callable[[bool], None] | None = None
 
-    def _changed(self) -> None:
+    def _changed(self, *, queued: bool = True) -> None:
         if self.on_changed is not None:
-            self.on_changed()
+            self.on_changed(queued)
 
     # --- answers -------------------------------------------------------------------
 
@@ -227,7 +228,7 @@ class HostDesk:
                 ) from None
             answer = await self.answer(conn, decision, now)
         if created:
-            self._changed()
+            self._changed(queued=False)  # seats changed; no notice for the answer itself
         return answer, created
 
     async def _own(self, conn: AsyncConnection, reservation_id: str, requester: str) -> Decision:
@@ -299,6 +300,7 @@ class HostDesk:
 
     async def set_cap(self, session_id: str, node_id: str, cap: int | None) -> None:
         """Set (or with ``None`` remove) a partner's cap within the session's quota."""
+        now = self.clock.now()
         async with self.db.write() as conn:
             if cap is None:
                 await conn.execute(
@@ -307,11 +309,16 @@ class HostDesk:
                         partner_caps.c.requester == node_id,
                     )
                 )
-                return
-            try:
-                await self.ledger.set_cap(conn, session_id, node_id, cap)
-            except LedgerError as exc:
-                raise ReservationError(exc.code, exc.message, status=exc.status) from None
+            else:
+                try:
+                    await self.ledger.set_cap(conn, session_id, node_id, cap)
+                except LedgerError as exc:
+                    raise ReservationError(exc.code, exc.message, status=exc.status) from None
+            # A higher cap, or none, may let the first in line have free seats.
+            promoted = await self.ledger.promote(conn, session_id, now)
+            await self._notify(conn, promoted, now)
+        if promoted:
+            self._changed()
 
     async def caps(self, session_id: str) -> dict[str, dict[str, int]]:
         async with self.db.read() as conn:

@@ -124,11 +124,15 @@ class SeatLedger:
                 raise LedgerConflict(request.id)
             return await self._decision(conn, existing), False
         state, reason, expires = await self._decide(conn, request, requester, now)
-        email_required = (
-            await conn.execute(
-                select(sessions.c.email_required).where(sessions.c.id == request.session.id)
+        email_required = False  # the email is kept only if the host asks for one
+        if request.attendee.email is not None:
+            email_required = bool(
+                (
+                    await conn.execute(
+                        select(sessions.c.email_required).where(sessions.c.id == request.session.id)
+                    )
+                ).scalar()
             )
-        ).scalar()
         await conn.execute(
             reservations_in.insert().values(
                 id=request.id,
@@ -147,6 +151,18 @@ class SeatLedger:
                 updated_at=now,
             )
         )
+        if state != "waitlisted":  # no position to count: the decision is the row written
+            written = Decision(
+                request.id,
+                requester,
+                request.session.id,
+                state,
+                1,
+                request.seats,
+                reason,
+                hold_expires_at=expires,
+            )
+            return written, True
         found = await self.decision(conn, request.id)
         assert found is not None
         return found, True
