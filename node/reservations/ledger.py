@@ -313,9 +313,14 @@ class SeatLedger:
         )
 
     async def _row(self, conn: AsyncConnection, reservation_id: str) -> Any:
+        """The row, locked until commit (PostgreSQL), so a state change reads a
+        state no concurrent transaction is changing: two cancels of one
+        reservation never release its seats twice.  SQLite has one writer."""
         row = (
             await conn.execute(
-                select(reservations_in).where(reservations_in.c.id == reservation_id)
+                select(reservations_in)
+                .where(reservations_in.c.id == reservation_id)
+                .with_for_update()
             )
         ).first()
         if row is None:
@@ -347,6 +352,7 @@ class SeatLedger:
                 reservations_in.c.session_id == session_id, reservations_in.c.state == "waitlisted"
             )
             .order_by(reservations_in.c.seq)
+            .with_for_update()
         )
         for row in list(waiting):
             if await self._take(conn, session_id, row.requester, row.seats) is not None:
@@ -374,9 +380,9 @@ class SeatLedger:
         changed: list[str] = []
         rows = list(
             await conn.execute(
-                select(reservations_in).where(
-                    reservations_in.c.state == "held", reservations_in.c.hold_expires_at <= now
-                )
+                select(reservations_in)
+                .where(reservations_in.c.state == "held", reservations_in.c.hold_expires_at <= now)
+                .with_for_update()
             )
         )
         for row in rows:
@@ -457,9 +463,11 @@ class SeatLedger:
         """The host cancelled the session: every active reservation ends, seats free."""
         rows = list(
             await conn.execute(
-                select(reservations_in).where(
+                select(reservations_in)
+                .where(
                     reservations_in.c.session_id == session_id, reservations_in.c.state.in_(ACTIVE)
                 )
+                .with_for_update()
             )
         )
         for row in rows:
