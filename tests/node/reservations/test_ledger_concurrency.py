@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from node.db import Database
 from node.db.tables import reservations_in, sessions
 from node.reservations.ledger import SeatLedger
 from tests.node.conftest import PG_URL, Schemas, new_database
-from tests.node.reservations.test_ledger_invariants import make_request
+from tests.node.reservations.test_ledger_invariants import make_request, session_row
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 PARTNERS = [f"partner{n}.example.org" for n in range(5)]
@@ -35,32 +35,7 @@ async def test_exactly_forty_confirmed(
     engines = [db, second]
     try:
         async with db.write() as conn:
-            await conn.execute(
-                sessions.insert().values(
-                    id="s-1",
-                    title="KI-Prompting",
-                    description="",
-                    format="impulse",
-                    languages=["de"],
-                    start_at=NOW + timedelta(days=5),
-                    timezone="Europe/Berlin",
-                    duration_minutes=60,
-                    host_name="Anna",
-                    tags=[],
-                    status="scheduled",
-                    open_seats=40,
-                    audience_all=True,
-                    registration_mode="auto",
-                    waitlist=waitlist,
-                    email_required=False,
-                    seats_taken=0,
-                    version=1,
-                    announcement="{}",
-                    created_at=NOW,
-                    updated_at=NOW,
-                    ended_published=False,
-                )
-            )
+            await conn.execute(session_row(waitlist=waitlist))
         ledger = SeatLedger()
 
         async def reserve(n: int) -> str:

@@ -63,6 +63,35 @@ def make_request(
     )
 
 
+def session_row(**changes: Any) -> Any:
+    """The INSERT for the one ledger session "s-1" both ledger tests use."""
+    values: dict[str, Any] = {
+        "id": "s-1",
+        "title": "KI-Prompting",
+        "description": "",
+        "format": "impulse",
+        "languages": ["de"],
+        "start_at": NOW + timedelta(days=5),
+        "timezone": "Europe/Berlin",
+        "duration_minutes": 60,
+        "host_name": "Anna",
+        "tags": [],
+        "status": "scheduled",
+        "open_seats": 40,
+        "audience_all": True,
+        "registration_mode": "auto",
+        "waitlist": True,
+        "email_required": False,
+        "seats_taken": 0,
+        "version": 1,
+        "announcement": "{}",
+        "created_at": NOW,
+        "updated_at": NOW,
+        "ended_published": False,
+    }
+    return sessions.insert().values(**{**values, **changes})
+
+
 class LedgerMachine(RuleBasedStateMachine):
     engine = "sqlite"
     tmp: Path
@@ -99,29 +128,10 @@ class LedgerMachine(RuleBasedStateMachine):
         async def create() -> None:
             async with self.db.write() as conn:
                 await conn.execute(
-                    sessions.insert().values(
-                        id="s-1",
-                        title="KI-Prompting",
-                        description="",
-                        format="impulse",
-                        languages=["de"],
-                        start_at=NOW + timedelta(days=5),
-                        timezone="Europe/Berlin",
-                        duration_minutes=60,
-                        host_name="Anna",
-                        tags=[],
-                        status="scheduled",
+                    session_row(
                         open_seats=quota,
-                        audience_all=True,
                         registration_mode="approval" if approval else "auto",
                         waitlist=waitlist,
-                        email_required=False,
-                        seats_taken=0,
-                        version=1,
-                        announcement="{}",
-                        created_at=NOW,
-                        updated_at=NOW,
-                        ended_published=False,
                     )
                 )
                 await self.ledger.set_cap(conn, "s-1", CAPPED, cap)
