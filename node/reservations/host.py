@@ -303,6 +303,7 @@ class HostDesk:
         now = self.clock.now()
         async with self.db.write() as conn:
             if cap is None:
+                await self.ledger.lock_session(conn, session_id)
                 await conn.execute(
                     delete(partner_caps).where(
                         partner_caps.c.session_id == session_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +48,31 @@ class Decision:
     position: int | None = None
     hold_expires_at: datetime | None = None
     cancelled_by: str | None = None
+
+
+@dataclass(frozen=True)
+class _Cap:
+    cap: int
+    taken: int
+
+
+def first_in_line(waiting: Iterable[Any], caps: dict[str, list[int]]) -> Iterator[Any]:
+    """The waiting rows, in order, that are not held back by their partner's cap.
+
+    A row whose partner has no room left under its cap is skipped, and so
+    is every later row of that partner (a partner's requests keep their
+    order).  *caps* maps requester to ``[cap, taken]``; the caller may raise
+    ``taken`` between items.
+    """
+    held_back: set[str] = set()
+    for row in waiting:
+        if row.requester in held_back:
+            continue
+        cap = caps.get(row.requester)
+        if cap is not None and cap[1] + row.seats > cap[0]:
+            held_back.add(row.requester)
+            continue
+        yield row
 
 
 def request_hash(request: ReservationRequest) -> str:
@@ -171,8 +197,13 @@ class SeatLedger:
         self, conn: AsyncConnection, request: ReservationRequest, requester: str, now: datetime
     ) -> tuple[str, str | None, datetime | None]:
         """The first rejection that applies, in the order of SPEC.md §9.3, else a seat."""
+        # The session row is locked first by every change of its seats (PostgreSQL;
+        # SQLite has one writer): one lock order, and decisions on one session
+        # follow each other, so waitlist positions never repeat.
         session = (
-            await conn.execute(select(sessions).where(sessions.c.id == request.session.id))
+            await conn.execute(
+                select(sessions).where(sessions.c.id == request.session.id).with_for_update()
+            )
         ).first()
         # A session partners never saw does not exist for them.
         if session is None or session.withdrawn_at is not None or session.announcement is None:
@@ -205,10 +236,13 @@ class SeatLedger:
         ).scalar_one()
         if duplicate:
             return "rejected", "duplicate_attendee", None
+        cap = await self._cap(conn, session.id, requester)
+        if cap is not None and 0 < cap.cap < request.seats:  # can never fit: do not queue it
+            return "rejected", "too_many_seats", None
         if session.registration_mode == "approval":
             return "pending", None, None
         return await self._seat_or_queue(
-            conn, session, requester, request.seats, hold=request.hold, now=now
+            conn, session, requester, request.seats, hold=request.hold, now=now, cap=cap
         )
 
     async def _in_audience(self, conn: AsyncConnection, session_id: str, requester: str) -> bool:
@@ -236,40 +270,72 @@ class SeatLedger:
         *,
         hold: bool,
         now: datetime,
+        cap: Any,
+        seq: int | None = None,
     ) -> tuple[str, str | None, datetime | None]:
-        taken = await self._take(conn, session.id, requester, seats)
+        """Seat the request, unless somebody who came earlier is first in line."""
+        if await self._someone_first(conn, session.id, requester, seq):
+            taken: str | None = "full"
+        else:
+            taken = await self._take(conn, session.id, requester, seats, cap)
         if taken is None:
             return ("held", None, now + self.hold) if hold else ("confirmed", None, None)
         if session.waitlist:
             return "waitlisted", None, None
         return "rejected", taken, None
 
-    async def _take(
-        self, conn: AsyncConnection, session_id: str, requester: str, seats: int
-    ) -> str | None:
-        """Take seats atomically; ``None`` on success, else why not."""
-        capped = await conn.execute(
-            update(partner_caps)
-            .where(
-                partner_caps.c.session_id == session_id,
-                partner_caps.c.requester == requester,
-                partner_caps.c.taken + seats <= partner_caps.c.cap,
-            )
-            .values(taken=partner_caps.c.taken + seats)
-        )
-        has_cap = capped.rowcount == 1 or bool(
-            (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(partner_caps)
-                    .where(
-                        partner_caps.c.session_id == session_id,
-                        partner_caps.c.requester == requester,
-                    )
+    async def _cap(self, conn: AsyncConnection, session_id: str, requester: str) -> Any:
+        return (
+            await conn.execute(
+                select(partner_caps.c.cap, partner_caps.c.taken).where(
+                    partner_caps.c.session_id == session_id,
+                    partner_caps.c.requester == requester,
                 )
-            ).scalar_one()
+            )
+        ).first()
+
+    async def _someone_first(
+        self, conn: AsyncConnection, session_id: str, requester: str, seq: int | None
+    ) -> bool:
+        """Whether free seats would go to someone waiting before this request.
+
+        That is anyone waiting who is not held back by their partner's cap,
+        and anyone waiting of the same partner (its requests keep their
+        order).  *seq* is the request's place in line when it has one (an
+        approved request); a new request comes after everyone.
+        """
+        query = select(reservations_in.c.requester, reservations_in.c.seats).where(
+            reservations_in.c.session_id == session_id, reservations_in.c.state == "waitlisted"
         )
-        if has_cap and capped.rowcount != 1:
+        if seq is not None:
+            query = query.where(reservations_in.c.seq < seq)
+        waiting = list(await conn.execute(query.order_by(reservations_in.c.seq)))
+        if not waiting:
+            return False
+        caps = await self._caps(conn, session_id)
+        return requester in {row.requester for row in waiting} or any(
+            True for _ in first_in_line(waiting, caps)
+        )
+
+    async def _caps(self, conn: AsyncConnection, session_id: str) -> dict[str, list[int]]:
+        """The session's caps as ``{requester: [cap, taken]}``."""
+        rows = await conn.execute(
+            select(partner_caps.c.requester, partner_caps.c.cap, partner_caps.c.taken).where(
+                partner_caps.c.session_id == session_id
+            )
+        )
+        return {row.requester: [row.cap, row.taken] for row in rows}
+
+    async def _take(
+        self, conn: AsyncConnection, session_id: str, requester: str, seats: int, cap: Any
+    ) -> str | None:
+        """Take seats atomically; ``None`` on success, else why not.
+
+        *cap* is the partner's cap row as read in this transaction (or
+        ``None``).  The session row is updated before the cap row, the
+        order every change of seats keeps.
+        """
+        if cap is not None and cap.taken + seats > cap.cap:
             return "partner_cap_reached"
         result = await conn.execute(
             update(sessions)
@@ -278,11 +344,26 @@ class SeatLedger:
             )
             .values(seats_taken=sessions.c.seats_taken + seats)
         )
-        if result.rowcount == 1:
-            return None
-        if has_cap:  # give the partner's share back: the session itself is full
-            await self._release_cap(conn, session_id, requester, seats)
-        return "full"
+        if result.rowcount != 1:
+            return "full"
+        if cap is not None:
+            capped = await conn.execute(
+                update(partner_caps)
+                .where(
+                    partner_caps.c.session_id == session_id,
+                    partner_caps.c.requester == requester,
+                    partner_caps.c.taken + seats <= partner_caps.c.cap,
+                )
+                .values(taken=partner_caps.c.taken + seats)
+            )
+            if capped.rowcount != 1:  # changed since it was read: give the seats back
+                await conn.execute(
+                    update(sessions)
+                    .where(sessions.c.id == session_id)
+                    .values(seats_taken=sessions.c.seats_taken - seats)
+                )
+                return "partner_cap_reached"
+        return None
 
     async def _release(
         self, conn: AsyncConnection, session_id: str, requester: str, seats: int
@@ -313,9 +394,24 @@ class SeatLedger:
         )
 
     async def _row(self, conn: AsyncConnection, reservation_id: str) -> Any:
-        """The row, locked until commit (PostgreSQL), so a state change reads a
-        state no concurrent transaction is changing: two cancels of one
-        reservation never release its seats twice.  SQLite has one writer."""
+        """The row, locked until commit after its session's row (PostgreSQL).
+
+        A state change then reads a state no concurrent transaction is
+        changing (two cancels of one reservation never release its seats
+        twice), and every transaction that changes seats locks the session
+        row first, so none waits for another in a circle.  SQLite has one
+        writer and needs neither.
+        """
+        if conn.dialect.name != "sqlite":
+            session_id = (
+                await conn.execute(
+                    select(reservations_in.c.session_id).where(
+                        reservations_in.c.id == reservation_id
+                    )
+                )
+            ).scalar()
+            if session_id is not None:
+                await self.lock_session(conn, session_id)
         row = (
             await conn.execute(
                 select(reservations_in)
@@ -328,6 +424,13 @@ class SeatLedger:
                 "unknown_reservation", "Keine solche Reservierung / no such reservation", status=404
             )
         return row
+
+    async def lock_session(self, conn: AsyncConnection, session_id: str) -> None:
+        """Lock the session row until commit (a no-op on SQLite's single writer)."""
+        if conn.dialect.name != "sqlite":
+            await conn.execute(
+                select(sessions.c.id).where(sessions.c.id == session_id).with_for_update()
+            )
 
     async def cancel(
         self, conn: AsyncConnection, reservation_id: str, by: str, now: datetime
@@ -344,19 +447,35 @@ class SeatLedger:
         return [row.id, *await self.promote(conn, row.session_id, now)]
 
     async def promote(self, conn: AsyncConnection, session_id: str, now: datetime) -> list[str]:
-        """Give free seats to the waitlist, strictly first come, first served."""
-        promoted = []
-        waiting = await conn.execute(
-            select(reservations_in)
-            .where(
-                reservations_in.c.session_id == session_id, reservations_in.c.state == "waitlisted"
+        """Give free seats to the waitlist, first come, first served.
+
+        The first in line whose partner is not at its cap gets seats when
+        they fit; while they do not, everyone behind waits too.  A partner
+        at its cap holds back only its own requests.  The caller has
+        locked the session row.
+        """
+        waiting = list(
+            await conn.execute(
+                select(reservations_in)
+                .where(
+                    reservations_in.c.session_id == session_id,
+                    reservations_in.c.state == "waitlisted",
+                )
+                .order_by(reservations_in.c.seq)
+                .with_for_update()
             )
-            .order_by(reservations_in.c.seq)
-            .with_for_update()
         )
-        for row in list(waiting):
-            if await self._take(conn, session_id, row.requester, row.seats) is not None:
+        if not waiting:
+            return []
+        caps = await self._caps(conn, session_id)
+        promoted = []
+        for row in first_in_line(waiting, caps):
+            cap = caps.get(row.requester)
+            limit = _Cap(cap[0], cap[1]) if cap is not None else None
+            if await self._take(conn, session_id, row.requester, row.seats, limit) is not None:
                 break
+            if cap is not None:
+                cap[1] += row.seats
             await self._move(conn, row, now, state="confirmed")
             promoted.append(row.id)
         return promoted
@@ -377,20 +496,31 @@ class SeatLedger:
         return [row.id]
 
     async def expire_holds(self, conn: AsyncConnection, now: datetime) -> list[str]:
-        changed: list[str] = []
-        rows = list(
-            await conn.execute(
-                select(reservations_in)
-                .where(reservations_in.c.state == "held", reservations_in.c.hold_expires_at <= now)
-                .with_for_update()
-            )
+        """Holds past their time free their seats, one session after another."""
+        expired = (reservations_in.c.state == "held") & (reservations_in.c.hold_expires_at <= now)
+        session_ids = sorted(
+            (
+                await conn.execute(select(reservations_in.c.session_id).where(expired).distinct())
+            ).scalars()
         )
-        for row in rows:
-            await self._release(conn, row.session_id, row.requester, row.seats)
-            await self._move(
-                conn, row, now, state="rejected", reason="hold_expired", hold_expires_at=None
+        changed: list[str] = []
+        for session_id in session_ids:
+            await self.lock_session(conn, session_id)
+            rows = list(
+                await conn.execute(
+                    select(reservations_in)
+                    .where(expired, reservations_in.c.session_id == session_id)
+                    .order_by(reservations_in.c.seq)
+                    .with_for_update()
+                )
             )
-            changed += [row.id, *await self.promote(conn, row.session_id, now)]
+            for row in rows:
+                await self._release(conn, row.session_id, row.requester, row.seats)
+                await self._move(
+                    conn, row, now, state="rejected", reason="hold_expired", hold_expires_at=None
+                )
+                changed.append(row.id)
+            changed += await self.promote(conn, session_id, now)
         return changed
 
     async def decide_pending(
@@ -407,8 +537,9 @@ class SeatLedger:
         session = (
             await conn.execute(select(sessions).where(sessions.c.id == row.session_id))
         ).one()
+        cap = await self._cap(conn, row.session_id, row.requester)
         state, reason, _ = await self._seat_or_queue(
-            conn, session, row.requester, row.seats, hold=False, now=now
+            conn, session, row.requester, row.seats, hold=False, now=now, cap=cap, seq=row.seq
         )
         await self._move(conn, row, now, state=state, reason=reason)
         return [row.id]
@@ -433,6 +564,7 @@ class SeatLedger:
     async def set_cap(
         self, conn: AsyncConnection, session_id: str, requester: str, cap: int
     ) -> None:
+        await self.lock_session(conn, session_id)
         taken = (
             await conn.execute(
                 select(func.coalesce(func.sum(reservations_in.c.seats), 0)).where(
@@ -461,6 +593,7 @@ class SeatLedger:
         self, conn: AsyncConnection, session_id: str, now: datetime
     ) -> list[str]:
         """The host cancelled the session: every active reservation ends, seats free."""
+        await self.lock_session(conn, session_id)
         rows = list(
             await conn.execute(
                 select(reservations_in)
