@@ -18,6 +18,9 @@ from node.background import BACKGROUND, BackgroundTasks
 from node.clock import Clock, SystemClock
 from node.db import Database
 from node.db.nonces import NonceBatcher
+from node.observability import logs
+from node.observability.metrics import METRICS, Metrics
+from node.observability.requests import echo_request_id, make_observer
 from node.runtime import NodeServices, open_node
 from node.scheduler import build_scheduler
 from node.settings import Settings
@@ -26,13 +29,15 @@ from node.web import (
     admin_api,
     admin_imports,
     admin_reservations,
+    health,
+    openapi_route,
     portal_api,
     portal_reservations,
     protocol_reservations,
     protocol_routes,
 )
-from node.web.errors import json_errors
-from node.web.protocol_auth import AuthState, RateLimiter, make_protocol_auth
+from node.web.errors import json_errors, refuse_nul
+from node.web.protocol_auth import AuthState, make_protocol_auth, rate_limiter
 from node.web.protocol_routes import NODE
 
 log = logging.getLogger(__name__)
@@ -72,9 +77,7 @@ def create_app(
     async def node_context(app: web.Application) -> AsyncIterator[None]:
         async with open_node(settings, clock, db=db) as node:
             app[NODE] = node
-            auth_state = AuthState(
-                RateLimiter(settings.rate_limit_per_minute), NonceBatcher(node.db)
-            )
+            auth_state = AuthState(rate_limiter(node), NonceBatcher(node.db))
             app.middlewares.append(make_protocol_auth(node, auth_state))
             tasks = BackgroundTasks()
             app[BACKGROUND] = tasks
@@ -90,10 +93,12 @@ def create_app(
                 tasks.start("seats", seats.run)
 
             node.host.on_changed = seats_changed
-            scheduler = build_scheduler(node) if run_scheduler else None
+            metrics.attach(node)
+            scheduler = build_scheduler(node, metrics=metrics) if run_scheduler else None
             if scheduler is not None:
-                scheduler.start()
+                logs.run_with(scheduler.start, node=settings.node_id)  # jobs log their node
             try:
+                await node.sessions.mirror_missing()  # sessions from before schema 0002
                 await node.notifier.changed()  # heal a crash between commit and stamp
                 yield
             finally:
@@ -101,11 +106,19 @@ def create_app(
                     scheduler.shutdown(wait=False)
                 await tasks.close()
 
+    metrics = Metrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[json_errors, admin_api.admin_auth],
+        middlewares=[
+            make_observer(metrics, settings.node_id),
+            json_errors,
+            admin_api.admin_auth,
+            refuse_nul,
+        ],
     )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app.on_response_prepare.append(echo_request_id)
     app.cleanup_ctx.append(node_context)
     protocol_routes.setup(app)
     protocol_reservations.setup(app)
@@ -114,5 +127,7 @@ def create_app(
     admin_reservations.setup(app)
     portal_api.setup(app)
     portal_reservations.setup(app)
+    openapi_route.setup(app)
+    health.setup(app)
     ui_site.setup(app)
     return app

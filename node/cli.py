@@ -4,8 +4,9 @@ Every command takes ``--data DIR`` (default ``$OPENSEATS_DATA`` or
 ``./openseats-data``) or ``--config PATH``.  Commands that change the node
 work directly on its database, through the same services as the web app
 (:func:`node.runtime.open_node`), so they are safe while ``serve`` runs.
-Expected mistakes print one clear line and exit with status 1 (2 for
-usage errors); no stack traces.
+Expected mistakes print one clear line and exit with status 1; usage
+errors, configuration mistakes and an unreachable database exit with 2.
+No stack traces.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pydantic import ValidationError
 
 import node.cli_admin  # noqa: F401  (registers its commands)
-from node import cli_reservations  # noqa: F401  (registers its commands)
-from node.cli_commands import COMMANDS, CliError
+from node import cli_backup, cli_reservations  # noqa: F401  (register their commands)
+from node.cli_commands import COMMANDS, CliError, storage_problem
 from node.cli_parsers import add_parsers
+from node.db.faults import StorageFault, StorageFull
 from protocol import schemagen, vectorgen
 
 
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schemas.add_argument("--check", action="store_true", help="nur vergleichen / compare only")
     add_parsers(commands)
+    cli_backup.add_parsers(commands)
     return parser
 
 
@@ -61,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(handler(args))
     except CliError as exc:
         print(f"Fehler / error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
+    except StorageFault as exc:  # unreachable at start is a setup problem: exit 2
+        print(f"Fehler / error: {storage_problem(args, exc)}", file=sys.stderr)
+        return 1 if isinstance(exc, StorageFull) else 2
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             where = ".".join(str(p) for p in error["loc"])

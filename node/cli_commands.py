@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from pydantic import ValidationError
 
+from node import datadir
 from node.app import create_app
 from node.db import Database
 from node.db import sync as sync_repo
 from node.db import tokens as token_repo
+from node.db.faults import StorageFault, StorageFull
+from node.db.urls import describe_target, sqlite_file
 from node.federation.peering import PeeringError
-from node.identity import IdentityError, NodeIdentity
+from node.identity import IdentityError, NodeIdentity, RotationRefused
 from node.imports import ImportFileError
+from node.observability.logs import configure_logging
 from node.publishing.importer import detect_kind
 from node.publishing.input import OpeningInput, SessionInput
 from node.publishing.service import SessionError
@@ -28,6 +35,7 @@ from node.settings import (
     CONFIG_NAME,
     Settings,
     SettingsError,
+    describe_validation_error,
     load_settings,
     resolve_data_dir,
     write_config,
@@ -42,6 +50,14 @@ COMMANDS: dict[tuple[str, str | None], Command] = {}
 class CliError(Exception):
     """An expected failure, printed as one line."""
 
+    exit_code = 1
+
+
+class ConfigError(CliError):
+    """The node's configuration or environment is wrong (exit status 2, like usage errors)."""
+
+    exit_code = 2
+
 
 def command(name: str, action: str | None = None) -> Callable[[Command], Command]:
     def register(func: Command) -> Command:
@@ -55,7 +71,24 @@ def _settings(args: argparse.Namespace) -> Settings:
     try:
         return load_settings(args.data, getattr(args, "config", None))
     except SettingsError as exc:
-        raise CliError(str(exc)) from None
+        raise ConfigError(str(exc)) from None
+
+
+def storage_problem(args: argparse.Namespace, exc: StorageFault) -> str:
+    """One line about an unreachable or full database, naming ``database_url``'s target."""
+    try:
+        target = describe_target(load_settings(args.data, getattr(args, "config", None)).database)
+    except SettingsError:
+        target = "?"
+    if isinstance(exc, StorageFull):
+        return (
+            f"Speicher voll, nichts gespeichert (database_url → {target}) / storage full, "
+            f"nothing was stored (database_url → {target}): {exc.detail or exc.reason}"
+        )
+    return (
+        f"Datenbank nicht erreichbar (database_url → {target}) / database unreachable "
+        f"(database_url → {target}): {exc.detail or exc.reason}"
+    )
 
 
 async def _with_node(
@@ -77,6 +110,7 @@ async def demo(args: argparse.Namespace) -> int:
 
     if not 1024 <= args.base_port <= 65533:
         raise CliError("--base-port: 1024..65533")
+    configure_logging("console", "INFO")
     return await run_demo(args.base_port, Path(args.data) if args.data else None)
 
 
@@ -99,10 +133,16 @@ async def init(args: argparse.Namespace) -> int:
         values["database_url"] = args.database_url
     try:
         Settings(data_dir=data, **values)
-    except Exception as exc:
-        raise CliError(f"Ungültige Angaben / invalid values: {exc}") from None
-    data.mkdir(parents=True, exist_ok=True)
-    write_config(config, values)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source="openseats init")) from None
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        write_config(config, values)
+    except OSError as exc:
+        raise ConfigError(
+            f"Datenverzeichnis nicht beschreibbar (--data / OPENSEATS_DATA) / "
+            f"data dir not writable: {data}: {exc.strerror or exc}"
+        ) from None
     settings = _settings(args)
     db = Database(settings.database)
     try:
@@ -127,7 +167,10 @@ async def fingerprint(args: argparse.Namespace) -> int:
 @command("keys", "rotate")
 async def keys_rotate(args: argparse.Namespace) -> int:
     async def work(node: NodeServices) -> int:
-        key = await node.identity.rotate(node.clock.now())
+        try:
+            key = await node.identity.rotate(node.clock.now())
+        except RotationRefused as exc:
+            raise CliError(str(exc)) from None
         print(f"Neuer Schlüssel / new key {key.key_id}")
         print(f"Fingerabdruck / fingerprint: {key.fingerprint}")
         return 0
@@ -150,6 +193,44 @@ async def db_upgrade(args: argparse.Namespace) -> int:
 @command("serve")
 async def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
+    with _claim_data_dir(settings):
+        return await _serve(args, settings)
+
+
+@contextmanager
+def _claim_data_dir(settings: Settings) -> Iterator[None]:
+    """A SQLite node marks its data dir as in use (see :mod:`node.datadir`)."""
+    if sqlite_file(settings.database) is None:
+        yield
+        return
+    try:
+        with datadir.serving(settings.data_dir):
+            yield
+    except datadir.DataDirNotWritable as exc:
+        raise ConfigError(
+            f"Datenverzeichnis nicht beschreibbar (--data / OPENSEATS_DATA) / "
+            f"data dir not writable: {exc}"
+        ) from None
+    except datadir.DataDirBusy:
+        raise ConfigError(
+            f"In {settings.data_dir} läuft gerade eine Wiederherstellung / "
+            f"a restore is running in {settings.data_dir}"
+        ) from None
+
+
+def _listen_problem(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"listen_port {port}: Port schon belegt (läuft der Knoten schon?) / "
+            f"port already in use on {host} (is the node already running?)"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"listen_port {port}: keine Berechtigung / not permitted on {host}"
+    return f"listen_host {host!r} / listen_port {port}: {exc.strerror or exc}"
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     stop = asyncio.Event()  # handlers first: a signal during start-up still stops cleanly
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -161,7 +242,10 @@ async def serve(args: argparse.Namespace) -> int:
     try:
         host = args.host or settings.listen_host
         port = args.port or settings.listen_port
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            raise ConfigError(_listen_problem(host, port, exc)) from None
         print(
             f"OpenSeats {settings.node_id} läuft auf / listening on http://{host}:{port}",
             flush=True,

@@ -260,7 +260,7 @@ async def reservations_cap(args: argparse.Namespace) -> int:
         raise CliError("Entweder N oder --remove angeben / give either N or --remove")
     value = None
     if args.n is not None:
-        if not args.n.isdigit() or int(args.n) > MAX_CAP:
+        if not (args.n.isascii() and args.n.isdigit()) or int(args.n) > MAX_CAP:
             raise CliError(f"N: ganze Zahl 0..{MAX_CAP} / whole number 0..{MAX_CAP}: {args.n}")
         value = int(args.n)
 
@@ -365,7 +365,7 @@ def _message(message: OutboxRow) -> str:
 
 async def _dead_letter(node: NodeServices, raw: str) -> OutboxRow:
     async with node.db.read() as conn:
-        message = await outbox_repo.get(conn, int(raw)) if raw.isdigit() else None
+        message = await outbox_repo.get(conn, int(raw)) if raw.isascii() and raw.isdigit() else None
     if message is None or message.state != State.DEAD:
         raise CliError(f"Keine solche unzustellbare Nachricht / no such dead letter: {raw}")
     return message

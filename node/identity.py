@@ -22,9 +22,16 @@ from protocol.keys import SigningKey
 from protocol.models import CurrentKey, Endpoints, NodeDescriptor, NodeDescriptorBody, OldKey
 from protocol.models.descriptor import RevokedKey
 
+#: A descriptor lists at most this many old keys (NodeDescriptorBody, SPEC.md §5).
+MAX_OLD_KEYS = 16
+
 
 class IdentityError(Exception):
     """The node's keys are missing or inconsistent."""
+
+
+class RotationRefused(IdentityError):
+    """Another rotation would push the descriptor past ``MAX_OLD_KEYS`` old keys."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +112,19 @@ class NodeIdentity:
         return key
 
     async def rotate(self, now: datetime) -> SigningKey:
-        """Make a new key current; the previous one stays valid for the grace period."""
-        await self.load()
+        """Make a new key current; the previous one stays valid for the grace period.
+
+        Refused (:class:`RotationRefused`) while ``MAX_OLD_KEYS`` old keys are
+        still in their grace period: one more would make the descriptor
+        invalid for every partner.
+        """
+        keys = await self.load()
+        if sum(1 for _, expires in keys.old if expires > now) >= MAX_OLD_KEYS:
+            raise RotationRefused(
+                f"Schon {MAX_OLD_KEYS} alte Schlüssel in der Übergangsfrist; bitte warten, bis "
+                f"einer abläuft / {MAX_OLD_KEYS} old keys are still in their grace period; "
+                "wait until one expires"
+            )
         key = SigningKey.generate()
         key.save(self.key_path(key.key_id))
         grace = timedelta(days=self.settings.old_key_grace_days)

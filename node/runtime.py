@@ -57,7 +57,7 @@ async def open_node(
 ) -> AsyncIterator[NodeServices]:
     clock = clock or SystemClock()
     own_db = db is None
-    database = db or Database(settings.database)
+    database = db or Database(settings.database, pool_size=settings.database_pool_size)
     try:
         if migrate:
             await database.upgrade()
@@ -67,7 +67,9 @@ async def open_node(
             headers={"User-Agent": "OpenSeats/0.1"}, raise_for_status=False
         ) as http:
             client = PeerClient(http, clock, lambda: identity.signing_key)
-            deliverer = OutboxDeliverer(database, client, clock)
+            deliverer = OutboxDeliverer(
+                database, client, clock, lease_seconds=settings.lease_seconds
+            )
             notifier = FeedNotifier(database, settings.node_id, clock)
             sessions = SessionService(database, identity, clock, notifier)
             host = HostDesk(database, identity, clock, settings)

@@ -2,44 +2,80 @@
 
 Every job catches and logs its own failure so one bad run never stops the
 scheduler; each is idempotent, so a run that overlaps a restart is harmless.
+With several replicas every one of them fires every job, and
+:class:`node.ticks.JobTicks` lets exactly one of them run each tick (the
+others report "skipped"); see :mod:`node.ticks` for why that is safe.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from node.db import catalogue as catalogue_repo
 from node.db import feed as feed_repo
 from node.db import nonces as nonce_repo
+from node.db import rate_limits as rate_repo
 from node.db import sync as sync_repo
+from node.observability.metrics import Metrics
 from node.runtime import NodeServices
+from node.ticks import JobTicks, Outcome
 
 log = logging.getLogger(__name__)
 Job = Callable[[], Awaitable[object]]
 
 
-def _guarded(name: str, job: Job) -> Job:
-    async def run() -> object:
-        try:
-            return await job()
-        except Exception:
-            log.exception("job %s failed", name)
-            return None
+@dataclass(frozen=True)
+class ScheduledJob:
+    name: str
+    seconds: int
+    start: datetime  # the first tick; APScheduler fires every ``seconds`` after it
+    run: Callable[[], Awaitable[Outcome]]
+
+
+def _guarded(
+    name: str, job: Job, ticks: JobTicks, seconds: int, metrics: Metrics | None = None
+) -> Callable[[], Awaitable[Outcome]]:
+    async def run() -> Outcome:
+        outcome = await ticks.run(name, seconds, job)  # ok | failed | skipped, never raises
+        if metrics is not None:
+            metrics.job_run(name, outcome)
+        return outcome
 
     run.__name__ = name
     return run
 
 
-def build_scheduler(node: NodeServices) -> AsyncIOScheduler:
+def build_scheduler(node: NodeServices, *, metrics: Metrics | None = None) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
+    for job in scheduled_jobs(node, metrics=metrics):
+        scheduler.add_job(
+            job.run,
+            IntervalTrigger(seconds=job.seconds, start_date=job.start, timezone=UTC),
+            id=job.name,
+            name=job.name,
+            max_instances=1,
+            coalesce=True,
+        )
+    return scheduler
+
+
+def scheduled_jobs(node: NodeServices, *, metrics: Metrics | None = None) -> list[ScheduledJob]:
+    """Every job of this replica, each run at most once per tick across replicas."""
+    ticks = JobTicks(node.db, node.clock, node.settings.node_id, node.settings.lease_seconds)
 
     async def purge_nonces() -> int:
         async with node.db.write() as conn:
             return await nonce_repo.purge(conn, node.clock.now())
+
+    async def purge_rate_buckets() -> int:
+        async with node.db.write() as conn:
+            return await rate_repo.purge(conn, node.clock.now())
 
     async def purge_tombstones() -> int:
         async with node.db.write() as conn:
@@ -73,16 +109,14 @@ def build_scheduler(node: NodeServices) -> AsyncIOScheduler:
         ("sync_imports", node.importer.sync_due, 60),
         ("purge_nonces", purge_nonces, 600),
         ("purge_tombstones", purge_tombstones, 3600),
+        ("purge_rate_buckets", purge_rate_buckets, 600),
     ]
-    for name, job, seconds in jobs:
-        scheduler.add_job(
-            _guarded(name, job),
-            "interval",
-            seconds=seconds,
-            id=name,
-            name=name,
-            max_instances=1,
-            coalesce=True,
-            jitter=max(seconds // 10, 1),
+    return [
+        ScheduledJob(
+            name,
+            seconds,
+            ticks.start_date(name, seconds),
+            _guarded(name, job, ticks, seconds, metrics),
         )
-    return scheduler
+        for name, job, seconds in jobs
+    ]

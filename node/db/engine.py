@@ -10,9 +10,18 @@
 
 Another process writing the same SQLite file (the CLI while ``serve``
 runs) waits up to ``busy_timeout``.  Several replicas need PostgreSQL.
+Both kinds of transaction turn an unreachable or full database into
+:class:`~node.db.faults.DatabaseUnavailable` or
+:class:`~node.db.faults.StorageFull` (see :mod:`node.db.faults`).
 
 Migrations are Alembic's, run in-process by :func:`upgrade` at start or by
-``openseats db upgrade``.
+``openseats db upgrade``.  Replicas starting at once on PostgreSQL would
+each see the same migrations pending and run them twice, so
+:meth:`Database.upgrade` first takes a transaction-level advisory lock
+(``pg_advisory_xact_lock``, a fixed key, released at commit).  Migrations
+run in that same transaction (PostgreSQL's DDL is transactional): the second
+replica waits for the lock, then reads the committed version and finds
+nothing pending.
 """
 
 from __future__ import annotations
@@ -26,12 +35,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from node.db.faults import guarded
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x4F70656E5365617473 & 0x7FFFFFFFFFFFFFFF  # "OpenSeats", a bigint key
 
 
 def normalise_url(url: str) -> str:
@@ -56,7 +68,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """The node's database: one URL, a read pool and a write path."""
 
-    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, schema: str | None = None, echo: bool = False, pool_size: int = 10
+    ) -> None:
         self.url = normalise_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         connect_args: dict[str, Any] = {}
@@ -67,7 +81,11 @@ class Database:
         self.read_engine: AsyncEngine = create_async_engine(
             self.url,
             echo=echo,
+            hide_parameters=True,  # attendee data must never reach a log or an error
             connect_args=connect_args,
+            # PostgreSQL: at most pool_size connections per process, half kept open.
+            pool_size=max(pool_size // 2, 1),
+            max_overflow=pool_size - max(pool_size // 2, 1),
             pool_pre_ping=make_url(self.url).get_backend_name() != "sqlite",
         )
         if self.dialect == "sqlite":
@@ -75,6 +93,7 @@ class Database:
             self.write_engine = create_async_engine(
                 self.url,
                 echo=echo,
+                hide_parameters=True,
                 poolclass=AsyncAdaptedQueuePool,
                 pool_size=1,
                 max_overflow=0,
@@ -90,12 +109,12 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.write_engine.begin() as connection:
+        async with guarded(self.write_engine.begin()) as connection:
             yield connection
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.read_engine.connect() as connection:
+        async with guarded(self.read_engine.connect()) as connection:
             yield connection
 
     async def dispose(self) -> None:
@@ -104,8 +123,11 @@ class Database:
             await self.write_engine.dispose()
 
     async def upgrade(self) -> None:
-        """Apply every pending migration."""
+        """Apply every pending migration; one replica at a time (see above)."""
         async with self.write() as connection:
+            if self.dialect == "postgresql":
+                lock = text("SELECT pg_advisory_xact_lock(:key)")
+                await connection.execute(lock, {"key": MIGRATION_LOCK})
             await connection.run_sync(_upgrade_sync)
 
     async def pending_migrations(self) -> list[str]:

@@ -1,9 +1,12 @@
 """Outbox rows: every outbound protocol message, written with its cause.
 
 The state graph lives in :mod:`node.federation.outbox`; this module only
-stores and claims rows.  :func:`claim` takes the oldest pending message of
-one peer whose time has come; a peer's later messages wait behind it, so
-delivery to each peer is in order with one message in flight.
+stores and reads rows.  :func:`head` is the oldest pending message of one
+peer; a peer's later messages wait behind it, so delivery to each peer is
+in order with one message in flight.  Which replica delivers a peer is
+decided by its claim (:func:`node.db.leases.claim_peer`), and
+:func:`transition` moves a message only from the state and attempt count
+it was read with, so an answer is never recorded twice.
 """
 
 from __future__ import annotations
@@ -91,20 +94,30 @@ async def head(conn: AsyncConnection, peer_node_id: str) -> OutboxRow | None:
 
 async def transition(
     conn: AsyncConnection,
-    message_id: int,
+    row: OutboxRow,
     *,
     state: str,
     now: datetime,
     next_attempt_at: datetime | None = None,
     error: str | None = None,
     count_attempt: bool = True,
-) -> None:
+) -> bool:
+    """Move *row* on, if nobody moved it since it was read; return whether it moved."""
     values: dict[str, object] = {"state": state, "updated_at": now, "last_error": error}
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
     if count_attempt:
         values["attempts"] = outbox.c.attempts + 1
-    await conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
+    result = await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.id == row.id,
+            outbox.c.state == row.state,
+            outbox.c.attempts == row.attempts,
+        )
+        .values(**values)
+    )
+    return result.rowcount == 1
 
 
 async def list_messages(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from node.db.tables import peers, session_audience, sessions
+from node.db.tables import catalogue, peers, session_audience, sessions
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,10 @@ async def _audiences(conn: AsyncConnection, ids: list[str]) -> dict[str, tuple[s
     return {key: tuple(value) for key, value in found.items()}
 
 
-async def get(conn: AsyncConnection, session_id: str) -> SessionRow | None:
-    row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
+async def get(conn: AsyncConnection, session_id: str, *, lock: bool = False) -> SessionRow | None:
+    """The session; with *lock*, its row stays locked until commit (PostgreSQL)."""
+    query = select(sessions).where(sessions.c.id == session_id)
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         return None
     audience = (await _audiences(conn, [session_id])).get(session_id, ())
@@ -182,6 +184,17 @@ async def ended_unpublished(conn: AsyncConnection, now: datetime) -> list[Sessio
         if session is not None and session_end(session) <= now:
             ended.append(session)
     return ended
+
+
+async def without_catalogue_entry(conn: AsyncConnection, origin: str) -> list[str]:
+    """Own sessions (not withdrawn) that have no catalogue row under *origin*."""
+    mirrored = select(catalogue.c.session_id).where(catalogue.c.origin == origin)
+    rows = await conn.execute(
+        select(sessions.c.id)
+        .where(sessions.c.withdrawn_at.is_(None), sessions.c.id.not_in(mirrored))
+        .order_by(sessions.c.id)
+    )
+    return [row.id for row in rows]
 
 
 def session_end(session: SessionRow) -> datetime:

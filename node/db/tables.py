@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -406,4 +407,40 @@ login_failures = Table(
     Index("ix_login_failures_username", "username", "failed_at"),
     Index("ix_login_failures_client_ip", "client_ip", "failed_at"),
     Index("ix_login_failures_failed_at", "failed_at"),
+)
+
+
+# --- several replicas on one database (node.db.leases, node.db.rate_limits) -------
+
+# One row per scheduled job: the last tick some replica claimed, who runs it
+# and until when (NULL once finished); runs counts every claimed tick.
+job_ticks = Table(
+    "job_ticks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("tick", BigInteger, nullable=False),
+    Column("holder", String(64), nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("runs", BigInteger, nullable=False),
+)
+
+# The replica delivering a peer's outbox right now; deleted when it is done.
+outbox_claims = Table(
+    "outbox_claims",
+    metadata,
+    Column("peer_node_id", String(253), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("lease_until", UTCDateTime, nullable=False),
+)
+
+# The per-peer token bucket shared by replicas (PostgreSQL only; SQLite keeps
+# it in memory).  granted says whether the last request took a token.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("peer", String(253), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Index("ix_rate_buckets_updated_at", "updated_at"),
 )

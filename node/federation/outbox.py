@@ -20,6 +20,29 @@ message sent, so the answer is recorded exactly when the message stops
 being pending.  An answer the hook cannot accept makes the message a dead
 letter instead.  ``on_dead`` hooks run in the transaction that buries a
 message, so the cause can tell its user.
+
+**Several replicas.**  "One message in flight per peer" must hold across
+processes, not only inside one (the ``asyncio.Lock`` per peer).  Before
+sending anything to a peer, a replica claims the peer's row in
+``outbox_claims`` with a lease (:func:`node.db.leases.claim_peer`, one
+conditional upsert: the claim is free, ran out, or is already ours).  Only
+the holder reads the peer's head message and sends it; the others skip the
+peer.  The lease is renewed in the background while the holder works and
+in every transaction that records an answer, and released when the peer
+has nothing due, so a live holder never loses it and two live replicas
+never send to the same peer at the same time; order is kept because the
+holder always sends the oldest pending message next.  The claim is held
+only in rows, never as a database lock across the HTTP call.
+
+A replica killed while holding a claim leaves it behind until the lease
+runs out (``lease_seconds``); then another replica claims the peer and
+sends the head message again.  If the killed one had sent it but not yet
+recorded the answer, the peer gets it twice: the at-least-once delivery
+the protocol already expects (a reservation ``PUT`` with the same body is
+answered the same, a ``feed_changed`` notice only makes the peer pull).
+Nothing is lost, and no answer is recorded twice: :func:`transition` moves
+a message only from the state and attempt count it was read with, so a
+replica that wakes up after losing its lease records nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from node.clock import Clock
 from node.db import Database
+from node.db import leases as lease_repo
 from node.db import outbox as outbox_repo
 from node.db.outbox import OutboxRow
 from node.federation.client import DeliveryError, PeerClient
@@ -82,12 +106,20 @@ def backoff(attempts: int, rng: random.Random) -> timedelta:
 
 class OutboxDeliverer:
     def __init__(
-        self, db: Database, client: PeerClient, clock: Clock, rng: random.Random | None = None
+        self,
+        db: Database,
+        client: PeerClient,
+        clock: Clock,
+        rng: random.Random | None = None,
+        *,
+        lease_seconds: float = 30.0,
     ) -> None:
         self.db = db
         self.client = client
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self.lease_seconds = lease_seconds
+        self.holder = lease_repo.new_holder()  # this replica, in outbox_claims
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.on_response: dict[str, ResponseHook] = {}
         self.on_dead: dict[str, DeadHook] = {}
@@ -100,34 +132,59 @@ class OutboxDeliverer:
         return sum(results)
 
     async def deliver_peer(self, peer_node_id: str, *, drain: bool = True) -> int:
-        """Send this peer's due messages in order, one at a time."""
+        """Send this peer's due messages in order, one at a time, under its claim.
+
+        Returns 0 at once if this process or another replica is delivering
+        to the peer already.
+        """
         tried = 0
         lock = self._locks[peer_node_id]
         if lock.locked():
             return 0
         async with lock:
-            while True:
-                async with self.db.read() as conn:
-                    row = await outbox_repo.head(conn, peer_node_id)
-                if row is None or row.next_attempt_at > self.clock.now():
-                    return tried
-                tried += 1
-                if not await self.handle_pending(row) or not drain:
-                    return tried
+            lease = await self._claim(peer_node_id)
+            if lease is None:
+                return 0
+            async with lease:
+                while not lease.lost:
+                    async with self.db.read() as conn:
+                        row = await outbox_repo.head(conn, peer_node_id)
+                    if row is None or row.next_attempt_at > self.clock.now():
+                        break
+                    tried += 1
+                    if not await self.handle_pending(row, lease) or not drain:
+                        break
+            return tried
 
-    async def handle_pending(self, row: OutboxRow) -> bool:
-        """Try one message; return whether it left the pending state."""
+    async def _claim(self, peer_node_id: str) -> lease_repo.Lease | None:
+        now = self.clock.now()
+        until = now + timedelta(seconds=self.lease_seconds)
+        async with self.db.write() as conn:
+            if not await lease_repo.claim_peer(conn, peer_node_id, self.holder, now, until):
+                return None
+
+        async def renew(conn: AsyncConnection, until: datetime) -> bool:
+            return await lease_repo.renew_peer(conn, peer_node_id, self.holder, until)
+
+        async def release(conn: AsyncConnection) -> None:
+            await lease_repo.release_peer(conn, peer_node_id, self.holder)
+
+        return lease_repo.Lease(self.db, self.clock, self.lease_seconds, renew, release)
+
+    async def handle_pending(self, row: OutboxRow, lease: lease_repo.Lease | None = None) -> bool:
+        """Try one message; return whether this replica moved it out of pending."""
         try:
             response = await self.client.signed(row.method, row.url, row.body.encode("utf-8"))
         except DeliveryError as error:
-            return await self._failed(row, error)
+            return await self._failed(row, error, lease)
         hook = self.on_response.get(row.kind)
         try:
-            await self._move(row, State.SENT, error=None, body=response.body if hook else None)
+            return await self._move(
+                row, State.SENT, error=None, body=response.body if hook else None, lease=lease
+            )
         except ProtocolError as exc:
             invalid = DeliveryError("invalid", f"Ungültige Antwort / invalid answer: {exc}")
-            return await self._failed(row, invalid)
-        return True
+            return await self._failed(row, invalid, lease)
 
     async def handle_dead(self, row: OutboxRow) -> None:
         """An admin asked to try a dead letter again."""
@@ -135,15 +192,17 @@ class OutboxDeliverer:
             row, State.PENDING, error=row.last_error, count=False, next_at=self.clock.now()
         )
 
-    async def _failed(self, row: OutboxRow, error: DeliveryError) -> bool:
+    async def _failed(
+        self, row: OutboxRow, error: DeliveryError, lease: lease_repo.Lease | None
+    ) -> bool:
         if retryable(error) and row.attempts + 1 < MAX_ATTEMPTS:
             delay = backoff(row.attempts, self.rng)
             if error.retry_after is not None:
                 delay = max(delay, timedelta(seconds=min(error.retry_after, 3600)))
-            await self._move(row, State.PENDING, error=str(error), next_at=self.clock.now() + delay)
+            next_at = self.clock.now() + delay
+            await self._move(row, State.PENDING, error=str(error), next_at=next_at, lease=lease)
             return False
-        await self._move(row, State.DEAD, error=str(error))
-        return True
+        return await self._move(row, State.DEAD, error=str(error), lease=lease)
 
     async def _move(
         self,
@@ -154,23 +213,31 @@ class OutboxDeliverer:
         next_at: datetime | None = None,
         count: bool = True,
         body: bytes | None = None,
-    ) -> None:
+        lease: lease_repo.Lease | None = None,
+    ) -> bool:
+        """Move *row* and run its hooks in one transaction; false if another
+        replica moved it first (then nothing is recorded)."""
         if state not in TRANSITIONS[State(row.state)]:
             raise RuntimeError(f"outbox: {row.state} -> {state} is not allowed")
         async with self.db.write() as conn:
-            if body is not None:
-                await self.on_response[row.kind](conn, row, body)
-            if state is State.DEAD and row.kind in self.on_dead:
-                await self.on_dead[row.kind](conn, row, error or "")
-            await outbox_repo.transition(
+            if lease is not None:
+                await lease.renew(conn)  # lost: the delivery loop stops after this one
+            moved = await outbox_repo.transition(
                 conn,
-                row.id,
+                row,
                 state=state,
                 now=self.clock.now(),
                 next_attempt_at=next_at,
                 error=error,
                 count_attempt=count,
             )
+            if not moved:
+                return False
+            if body is not None:
+                await self.on_response[row.kind](conn, row, body)
+            if state is State.DEAD and row.kind in self.on_dead:
+                await self.on_dead[row.kind](conn, row, error or "")
+        return True
 
 
 _check_graph()

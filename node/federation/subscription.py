@@ -14,14 +14,20 @@ Pulls are triggered by a partner's ``feed_changed`` notice and by the
 scheduler.  At most one pull per peer runs at a time.  Failures back off
 per peer, stored in the database, exponentially with jitter (401, 429,
 5xx, timeouts, and malformed answers alike), and a success resets it.
+
+With the app's metrics attached, every pull is counted by outcome and the
+items of a page by merged or rejected reason, only once the page has
+committed (a page that fails merged nothing); unverifiable signatures also
+count as verify failures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -36,7 +42,8 @@ from node.db import sync as sync_repo
 from node.db.peers import PeerRow
 from node.federation.client import DeliveryError, PeerClient
 from node.federation.outbox import backoff
-from protocol.errors import ProtocolError
+from node.observability.metrics import Metrics
+from protocol.errors import AuthenticationError, ProtocolError
 from protocol.ingest import verify_announcement
 from protocol.keyring import PinnedKeys
 from protocol.models import DeletedItem, parse
@@ -46,6 +53,7 @@ MAX_PAGES_PER_PULL = 1000
 MAX_ITEMS_PER_PAGE = 1000
 MAX_ITEM_BYTES = 64 * 1024
 _ITEM_KEYS = {"state", "kind", "id", "modified", "data"}
+log = logging.getLogger(__name__)
 
 
 class FeedError(Exception):
@@ -68,7 +76,7 @@ class PullResult:
 
 def _after(url: str) -> int | None:
     values = parse_qs(urlsplit(url).query).get("afterChangeNumber")
-    if not values or not values[0].isdigit():
+    if not values or not (values[0].isascii() and values[0].isdigit()):
         return None
     return int(values[0])
 
@@ -82,6 +90,7 @@ class Subscriber:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.metrics: Metrics | None = None
 
     async def pull_due(self, interval: timedelta) -> int:
         """Pull every active peer whose interval has passed and whose backoff ended."""
@@ -119,6 +128,15 @@ class Subscriber:
             try:
                 await self._pull_pages(peer, pinned, result)
             except (DeliveryError, FeedError) as exc:
+                outcome = exc.kind if isinstance(exc, DeliveryError) else exc.code
+                self._pulled(peer.node_id, outcome, result)
+                log.warning(
+                    "pull from %s failed (%s): %s",
+                    peer.node_id,
+                    outcome,
+                    exc,
+                    extra={"peer": peer.node_id},
+                )
                 failures = state.failures + 1
                 async with self.db.write() as conn:
                     current = await sync_repo.load(conn, peer.id)
@@ -144,7 +162,21 @@ class Subscriber:
                         next_attempt_at=None,
                     ),
                 )
+            self._pulled(peer.node_id, "ok", result)
             return result
+
+    def _pulled(self, peer: str, outcome: str, result: PullResult) -> None:
+        if self.metrics is not None:
+            self.metrics.feed_pull(peer, outcome)
+        if result.merged or result.deleted or result.rejected:
+            log.info(
+                "pulled %s: %d merged, %d deleted, %d rejected",
+                peer,
+                result.merged,
+                result.deleted,
+                result.rejected,
+                extra={"peer": peer},
+            )
 
     async def _pull_pages(self, peer: PeerRow, pinned: PinnedKeys, result: PullResult) -> None:
         feed_url = json.loads(peer.descriptor)["endpoints"]["feed"]
@@ -178,6 +210,8 @@ class Subscriber:
             return next_url, True
         now = self.clock.now()
         cursor = result.cursor
+        counted = PullResult()
+        rejections: list[tuple[str, str, bool]] = []
         async with self.db.write() as conn:
             ids = [
                 raw["id"]
@@ -197,6 +231,7 @@ class Subscriber:
                     outcome = await self._merge_item(conn, peer, pinned, raw, now, batch)
                 except ProtocolError as exc:
                     outcome = "rejected"
+                    rejections.append((item_id, exc.code, isinstance(exc, AuthenticationError)))
                     await sync_repo.reject(
                         conn,
                         peer_node_id=peer.node_id,
@@ -205,7 +240,7 @@ class Subscriber:
                         detail=exc.message,
                         now=now,
                     )
-                setattr(result, outcome, getattr(result, outcome) + 1)
+                setattr(counted, outcome, getattr(counted, outcome) + 1)
             after = _after(next_url)
             if not next_url.startswith(feed_url + "?") or after is None:
                 raise FeedError("feed_next", f"next does not continue this feed: {next_url[:200]}")
@@ -214,8 +249,34 @@ class Subscriber:
                 raise FeedError("feed_next", f"next {kind} ({after}, last item {cursor})")
             await batch.flush(conn)
             await sync_repo.save_cursor(conn, peer.id, cursor)
+        # Counted only now that the page committed: a page that fails merges nothing.
+        for name in ("merged", "deleted", "rejected", "unchanged"):
+            setattr(result, name, getattr(result, name) + getattr(counted, name))
         result.cursor = cursor
+        self._count_items(peer.node_id, counted, rejections)
         return next_url, False
+
+    def _count_items(
+        self, peer: str, counted: PullResult, rejections: list[tuple[str, str, bool]]
+    ) -> None:
+        if rejections:
+            reasons = Counter(code for _, code, _ in rejections)
+            log.info(
+                "%d items from %s rejected (%s), first %s",
+                len(rejections),
+                peer,
+                ", ".join(f"{code}: {count}" for code, count in sorted(reasons.items())),
+                rejections[0][0][:200],
+                extra={"peer": peer},
+            )
+        for _, code, unverified in rejections:
+            if self.metrics is not None:
+                self.metrics.item("rejected", code)
+                if unverified:
+                    self.metrics.verify_failure(code)
+        if self.metrics is not None:
+            self.metrics.item("merged", "updated", counted.merged)
+            self.metrics.item("merged", "deleted", counted.deleted)
 
     async def _merge_item(
         self,

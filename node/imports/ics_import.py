@@ -92,6 +92,10 @@ def _load(data: bytes) -> Calendar:
         raise ImportFileError(
             "bad_encoding", "Kalenderdatei ist nicht UTF-8 / calendar file is not UTF-8"
         ) from None
+    if "\x00" in text:  # no text holds one, and PostgreSQL could not store it
+        raise ImportFileError(
+            "bad_encoding", "Kalenderdatei enthält NUL-Zeichen / calendar file contains NUL"
+        )
     if not text.strip():
         raise ImportFileError("empty", "Datei ist leer / file is empty")
     calendar: object = None

@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -35,11 +36,13 @@ from protocol.models.announcement import (
     Tag,
     is_known_timezone,
 )
-from protocol.models.common import Url
+from protocol.models.common import NodeId, Url
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=8000)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+MIN_YEAR, MAX_YEAR = 1900, 9000
+MAX_AUDIENCE = 500  # partners named in one opening
 
 
 class SessionInput(BaseModel):
@@ -58,6 +61,17 @@ class SessionInput(BaseModel):
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     join_url: Url | None = None
     details_url: Url | None = None
+
+    @field_validator("start")
+    @classmethod
+    def _plausible_year(cls, start: datetime) -> datetime:
+        # Far outside this range, moving to UTC or adding the duration leaves
+        # what datetime can represent.
+        if not MIN_YEAR <= start.year <= MAX_YEAR:
+            raise ValueError(
+                f"Beginn: Jahr {MIN_YEAR}–{MAX_YEAR} / start: year {MIN_YEAR}-{MAX_YEAR}"
+            )
+        return start
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> Self:
@@ -80,7 +94,7 @@ class OpeningInput(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     seats: int = Field(ge=1, le=MAX_SEATS)
-    audience: Literal["all"] | list[str] = "all"
+    audience: Literal["all"] | Annotated[list[NodeId], Field(max_length=MAX_AUDIENCE)] = "all"
     registration_mode: RegistrationMode = "auto"
     waitlist: bool = True
     email_required: bool = False

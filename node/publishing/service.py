@@ -131,16 +131,38 @@ class SessionService:
         return row
 
     async def _load_for_change(self, conn: AsyncConnection, session_id: str) -> SessionRow:
-        row = await session_repo.get(conn, session_id)
+        """The session, locked until commit: replicas change and sign it one at a time,
+        so no two sign the same version."""
+        row = await session_repo.get(conn, session_id, lock=True)
         if row is None or row.withdrawn_at is not None:
             raise SessionError(
                 "not_found", "Session nicht gefunden / session not found", status=404
             )
         return row
 
+    async def mirror_missing(self) -> int:
+        """Mirror own sessions the catalogue lacks; the node runs this at start.
+
+        A database from the first release (schema 0001) has sessions but no
+        catalogue: revision 0002 creates it empty and cannot fill it, since
+        the node's id and name are settings, not data.
+        """
+        async with self.db.read() as conn:
+            missing = await session_repo.without_catalogue_entry(conn, self.identity.node_id)
+        if missing:
+            now = self.clock.now()
+            async with self.db.write() as conn:
+                for session_id in missing:
+                    await self._mirror(conn, session_id, now)
+        return len(missing)
+
     async def _mirror(self, conn: AsyncConnection, session_id: str, now: datetime) -> None:
-        """Write the session into the catalogue, in the same transaction."""
-        row = await session_repo.get(conn, session_id)
+        """Write the session into the catalogue, in the same transaction.
+
+        The session row is locked first, so replicas starting together do
+        not both insert the same catalogue row (the second one updates it).
+        """
+        row = await session_repo.get(conn, session_id, lock=True)
         if row is not None:
             await store_local(
                 conn, row, self.identity.node_id, self.identity.settings.display_name, now
@@ -167,15 +189,19 @@ class SessionService:
     async def publish_seats(self) -> int:
         """Re-sign announcements whose remaining seats changed (batched, after commits).
 
-        The burst task and the scheduled job may overlap; the lock keeps them
-        from signing the same version twice (one process; replicas: issue 7).
+        The burst task and the scheduled job may overlap, in one process (the
+        asyncio lock) or on several replicas: each session row is locked in
+        id order and looked at again, so a session another replica has just
+        signed is not signed twice.
         """
         async with self._seats_lock:
             now = self.clock.now()
             async with self.db.write() as conn:
                 stale = await session_repo.seats_unpublished(conn, now)
                 for session_id in stale:
-                    await self._republish(conn, session_id, now)
+                    row = await session_repo.get(conn, session_id, lock=True)
+                    if row is not None and row.seats_published != row.seats_taken:
+                        await self._republish(conn, session_id, now)
         if stale:
             await self._finish()
         return len(stale)

@@ -16,6 +16,7 @@ shows the remaining seats within seconds without signing once per seat.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -30,11 +31,13 @@ from node.db import outbox as outbox_repo
 from node.db import peers as peer_repo
 from node.db.tables import partner_caps, reservations_in, sessions
 from node.identity import NodeIdentity
+from node.observability.metrics import Metrics
 from node.reservations.ledger import ACTIVE, Decision, LedgerConflict, LedgerError, SeatLedger
 from node.settings import Settings
 from protocol.models import ReservationRequest, format_timestamp
 
 NOTICE_KINDS = {"reservation_updated", "session_cancelled"}
+log = logging.getLogger(__name__)
 MAX_IDS_PER_NOTICE = 10_000
 
 
@@ -111,6 +114,7 @@ class HostDesk:
         #: Called after a commit that queued notices or changed seats.
         #: The argument says whether notices were queued (the outbox has work).
         self.on_changed: Callable[[bool], None] | None = None
+        self.metrics: Metrics | None = None
 
     def _changed(self, *, queued: bool = True) -> None:
         if self.on_changed is not None:
@@ -228,6 +232,16 @@ class HostDesk:
                 ) from None
             answer = await self.answer(conn, decision, now)
         if created:
+            # The reservation's uuid and the partner, never the attendee (SPEC.md §12).
+            log.info(
+                "reservation %s from %s: %s%s",
+                decision.id,
+                requester,
+                decision.state,
+                f" ({decision.reason})" if decision.reason else "",
+            )
+            if self.metrics is not None:
+                self.metrics.reservation(decision.state, decision.reason)
             self._changed(queued=False)  # seats changed; no notice for the answer itself
         return answer, created
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from node.db import tokens as token_repo
+from node.identity import RotationRefused
 from node.ui.admin_common import int_or_none, node_of, when_for
 from node.ui.auth import require_admin
 from node.ui.errors import PageError
@@ -64,7 +65,10 @@ async def rotate(request: web.Request) -> web.StreamResponse:
     await require_admin(request)
     if request.method == "POST" and confirmed(await read_form(request)):
         node = node_of(request)
-        await node.identity.rotate(node.clock.now())
+        try:
+            await node.identity.rotate(node.clock.now())
+        except RotationRefused:  # too many old keys still within their grace period
+            return redirect(request, PATH, flash=("error", "admin.key_rotation_refused"))
         return redirect(request, PATH, flash=("success", "admin.key_rotated"))
     return await render(request, "admin/node_rotate.html", {})
 

@@ -11,9 +11,10 @@ keeps that overshoot small.  Unknown users and
 wrong passwords get the same answer after the same scrypt work, so the
 form does not tell which usernames exist.
 
-The client address is the TCP peer (``request.remote``); behind a reverse
-proxy that is the proxy, and the per-IP limit then counts everyone
-together, while the per-user limit still works.
+The client address is the TCP peer, or behind a reverse proxy listed in
+``trusted_proxies`` the client that proxy names in ``X-Forwarded-For``
+(:mod:`node.web.forwarded`).  Behind a proxy that is not listed, the
+per-IP limit counts everyone together, while the per-user limit still works.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from node.ui.i18n import Message
 from node.ui.passwords import verify_password_async
 from node.ui.render import redirect, render
 from node.ui.security import local_path
+from node.web.forwarded import client_address
 from node.web.protocol_routes import NODE
 
 WINDOW = timedelta(minutes=15)
@@ -93,7 +95,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     }
     if errors:
         return await _form(request, username=username, target=target, errors=errors, status=400)
-    client_ip = request.remote or "unknown"
+    client_ip = client_address(request, request.app[NODE].settings.trusted_networks)
     wait = await _wait_minutes(request, username, client_ip)
     if wait is not None:
         return await _form(

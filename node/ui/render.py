@@ -28,11 +28,13 @@ import aiohttp_jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from node.db.faults import StorageFault
 from node.ui.auth import Handler, current_admin
 from node.ui.csrf import CSRF_FIELD, set_cookie_if_new, token_for
 from node.ui.errors import GENERIC_TEXT, GENERIC_TITLE, TEXTS, TITLES, PageError
 from node.ui.i18n import CATALOGUES, LANGUAGE_NAMES, Message, translator_for
 from node.ui.security import is_https, is_ui_path, local_path
+from node.web.errors import RETRY_LATER, storage_fault_status
 from node.web.protocol_routes import NODE
 
 log = logging.getLogger(__name__)
@@ -180,6 +182,9 @@ async def ui_errors(request: web.Request, handler: Handler) -> web.StreamRespons
         return await handler(request)
     except PageError as exc:
         return await error_page(request, exc.status, exc.message, exc.headers)
+    except StorageFault as exc:  # the page itself cannot be built; say so in HTML
+        status = storage_fault_status(request, exc)
+        return await error_page(request, status, headers=RETRY_LATER if status == 503 else None)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -30,7 +30,7 @@ MAX_LIMIT = 50
 
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit", "")
-    return min(max(int(raw), 1), MAX_LIMIT) if raw.isdigit() else DEFAULT_LIMIT
+    return min(max(int(raw), 1), MAX_LIMIT) if raw.isascii() and raw.isdigit() else DEFAULT_LIMIT
 
 
 @catalogue_view

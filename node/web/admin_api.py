@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,9 +21,10 @@ from node.db import sync as sync_repo
 from node.db import tokens as token_repo
 from node.db.peers import PeerRow
 from node.db.sessions import SessionRow
+from node.identity import RotationRefused
 from node.publishing.input import OpeningInput, SessionInput
 from node.runtime import NodeServices
-from node.web.errors import ApiError, read_body, validation_error
+from node.web.errors import ApiError, plain_int, read_body, validation_error
 from node.web.protocol_routes import NODE
 from protocol.canonical import loads
 from protocol.errors import MalformedError
@@ -42,6 +43,19 @@ def bearer_token(request: web.Request) -> str | None:
     return None
 
 
+async def token_role(request: web.Request, token: str) -> str | None:
+    """The role of a live token, or None.
+
+    Every token this node issues is ASCII; a header with other bytes (which
+    aiohttp hands over as surrogates) names no token and must not reach the
+    hash, which would fail on it.
+    """
+    if not token.isascii():
+        return None
+    async with request.app[NODE].db.read() as conn:
+        return await token_repo.role_of(conn, token)
+
+
 async def require_role(request: web.Request, *roles: str) -> str:
     token = bearer_token(request)
     if token is None:
@@ -51,9 +65,7 @@ async def require_role(request: web.Request, *roles: str) -> str:
             "Token fehlt / bearer token missing",
             headers={"WWW-Authenticate": 'Bearer realm="openseats"'},
         )
-    node = request.app[NODE]
-    async with node.db.read() as conn:
-        role = await token_repo.role_of(conn, token)
+    role = await token_role(request, token)
     if role is None:
         raise ApiError(
             401,
@@ -80,9 +92,36 @@ async def json_body(request: web.Request) -> Any:
         )
     body = await read_body(request, request.app[NODE].settings.max_body_bytes)
     try:
-        return loads(body)
+        data = loads(body)
     except MalformedError as exc:
         raise ApiError(400, exc.code, exc.message, field=exc.field) from None
+    if (where := _nul_at(data)) is not None:
+        raise ApiError(
+            400,
+            "invalid_body",
+            "NUL-Zeichen sind nicht erlaubt / NUL characters are not allowed",
+            field=where or None,
+        )
+    return data
+
+
+def _nul_at(value: Any, where: str = "") -> str | None:
+    """Where a NUL character hides in parsed JSON ("" for the top level), else None.
+
+    PostgreSQL cannot store one in text, so it is refused before anything is stored.
+    """
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _nul_at(key, where) if "\x00" in key else _nul_at(item, f"{where}.{key}")
+            if found is not None:
+                return found.lstrip(".")
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _nul_at(item, f"{where}.{index}")) is not None:
+                return found.lstrip(".")
+    return None
 
 
 def validate(model: type[M], data: Any, **context: Any) -> M:
@@ -340,13 +379,16 @@ async def node_info(request: web.Request) -> web.Response:
 
 async def rotate_key(request: web.Request) -> web.Response:
     node = node_of(request)
-    key = await node.identity.rotate(node.clock.now())
+    try:
+        key = await node.identity.rotate(node.clock.now())
+    except RotationRefused as exc:
+        raise ApiError(409, "too_many_old_keys", str(exc)) from None
     return web.json_response({"key_id": key.key_id, "fingerprint": key.fingerprint})
 
 
 class NewToken(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    role: str = Field(pattern="^(admin|portal|calendar)$")
+    role: Literal["admin", "portal", "calendar"]
     label: str = Field(default="", max_length=200)
 
 
@@ -380,10 +422,13 @@ async def create_token(request: web.Request) -> web.Response:
 async def revoke_token(request: web.Request) -> web.Response:
     node = node_of(request)
     raw = request.match_info["token_id"]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ApiError(400, "invalid_path", "Token-ID ist eine Zahl / token id is a number")
-    async with node.db.write() as conn:
-        found = await token_repo.revoke(conn, int(raw), node.clock.now())
+    token_id = plain_int(raw)
+    found = False
+    if token_id is not None:
+        async with node.db.write() as conn:
+            found = await token_repo.revoke(conn, token_id, node.clock.now())
     if not found:
         raise ApiError(404, "not_found", "Token nicht gefunden / token not found")
     return web.Response(status=204)

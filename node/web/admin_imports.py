@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from node.imports import ImportFileError
 from node.web.admin_api import PREFIX, json_body, node_of, validate
-from node.web.errors import ApiError, read_body
+from node.web.errors import ApiError, plain_int, read_body
 from protocol.models import format_timestamp
 
 IMPORT_TYPES = {"text/csv": "csv", "text/calendar": "ics"}
@@ -61,8 +61,8 @@ async def list_import_sources(request: web.Request) -> web.Response:
 
 
 async def remove_import_source(request: web.Request) -> web.Response:
-    raw = request.match_info["source_id"]
-    if not raw.isdigit() or not await node_of(request).importer.unregister(int(raw)):
+    source_id = plain_int(request.match_info["source_id"])
+    if source_id is None or not await node_of(request).importer.unregister(source_id):
         raise ApiError(404, "not_found", "Quelle nicht gefunden / source not found")
     return web.Response(status=204)
 

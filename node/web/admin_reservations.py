@@ -30,7 +30,7 @@ from node.federation.outbox import State
 from node.reservations.host import UNKNOWN
 from node.reservations.requester import OutgoingRow
 from node.web.admin_api import PREFIX, json_body, node_of, validate
-from node.web.errors import ApiError
+from node.web.errors import ApiError, plain_int
 from node.web.portal_reservations import STATES
 from protocol.models import format_timestamp
 
@@ -154,9 +154,9 @@ async def dead_letters(request: web.Request) -> web.Response:
 
 async def dead_letter(request: web.Request) -> web.Response:
     node = node_of(request)
-    raw = request.match_info["message_id"]
+    message_id = plain_int(request.match_info["message_id"])
     async with node.db.read() as conn:
-        message = await outbox_repo.get(conn, int(raw)) if raw.isdigit() else None
+        message = await outbox_repo.get(conn, message_id) if message_id is not None else None
     if message is None or message.state != State.DEAD:
         raise ApiError(
             404, "not_found", "Keine solche unzustellbare Nachricht / no such dead letter"

@@ -28,10 +28,9 @@ from node.catalogue.ics import render_calendar
 from node.catalogue.jsonld import education_event, education_events
 from node.catalogue.search import query_words
 from node.db import catalogue as catalogue_repo
-from node.db import tokens as token_repo
 from node.runtime import NodeServices
-from node.web.admin_api import bearer_token
-from node.web.errors import ApiError
+from node.web.admin_api import bearer_token, token_role
+from node.web.errors import ApiError, plain_int
 from node.web.protocol_routes import NODE
 from protocol.models import format_timestamp
 from protocol.models.announcement import SessionFormat, SessionStatus
@@ -42,6 +41,7 @@ FORMATS = set(SessionFormat.__args__)  # type: ignore[attr-defined]
 STATUSES = set(SessionStatus.__args__)  # type: ignore[attr-defined]
 LOCAL_ZONE = ZoneInfo("Europe/Berlin")
 JSONLD = "application/ld+json"
+MIN_YEAR, MAX_YEAR = 1900, 9000
 
 
 async def _authorise(request: web.Request, *, calendar: bool = False) -> None:
@@ -59,9 +59,7 @@ async def _authorise(request: web.Request, *, calendar: bool = False) -> None:
             "Token fehlt / token missing",
             headers={"WWW-Authenticate": 'Bearer realm="openseats"'},
         )
-    async with node.db.read() as conn:
-        role = await token_repo.role_of(conn, token)
-    if role not in allowed:
+    if await token_role(request, token) not in allowed:
         raise ApiError(401, "unauthenticated", "Token ungültig / invalid token")
 
 
@@ -100,8 +98,9 @@ def _when(request: web.Request, name: str) -> datetime | None:
         return None
     try:
         if len(raw) == 10:
-            return datetime.combine(datetime.fromisoformat(raw).date(), time(), LOCAL_ZONE)
-        value = datetime.fromisoformat(raw)
+            value = datetime.combine(datetime.fromisoformat(raw).date(), time(), LOCAL_ZONE)
+        else:
+            value = datetime.fromisoformat(raw)
     except ValueError:
         raise ApiError(
             400,
@@ -110,6 +109,11 @@ def _when(request: web.Request, name: str) -> datetime | None:
             "2026-12-01T10:00:00+01:00 / a date or an ISO date-time",
             field=name,
         ) from None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        # Searching shifts the bounds by hours; year 1 or 9999 would leave datetime's range.
+        raise ApiError(
+            400, "invalid_query", f"{name}: Jahr / year {MIN_YEAR}..{MAX_YEAR}", field=name
+        )
     if value.tzinfo is None:
         value = value.replace(tzinfo=LOCAL_ZONE)
     return value
@@ -139,8 +143,8 @@ def build_query(
     open_seats = query.get("open_seats", "false")
     if open_seats not in ("true", "false"):
         raise ApiError(400, "invalid_query", "open_seats: true oder/or false", field="open_seats")
-    raw_limit = query.get("limit", str(default_limit))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= max_limit:
+    limit = plain_int(query.get("limit", str(default_limit)), max_limit)
+    if limit is None or limit < 1:
         raise ApiError(400, "invalid_query", f"limit: 1..{max_limit}", field="limit")
     start = _when(request, "from") or node.clock.now()
     end = _when(request, "to")
@@ -159,7 +163,7 @@ def build_query(
         open_seats=open_seats == "true",
         status=status,
         after=after,
-        limit=int(raw_limit),
+        limit=limit,
     )
 
 

@@ -18,19 +18,21 @@ Reservations are personal: these routes always need a ``portal`` or
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from node.db import catalogue as catalogue_repo
-from node.db import tokens as token_repo
 from node.reservations.invite import render_invite
 from node.reservations.requester import OutgoingRow
-from node.web.admin_api import json_body, require_role
-from node.web.errors import ApiError
+from node.web.admin_api import json_body, require_role, token_role
+from node.web.errors import ApiError, plain_int
 from node.web.protocol_routes import NODE
 
 PREFIX = "/api/v1"
 STATES = {"requested", "held", "confirmed", "waitlisted", "pending", "rejected", "cancelled"}
 LIST_QUERY = {"ref", "state", "host", "limit", "offset"}
+IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,200}")  # stored and compared as given
 
 
 def _view(row: OutgoingRow, status: int = 200, **headers: str) -> web.Response:
@@ -45,6 +47,13 @@ async def create(request: web.Request) -> web.Response:
     await require_role(request, "portal", "admin")
     data = await json_body(request)
     key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ApiError(
+            400,
+            "invalid_idempotency_key",
+            "Idempotency-Key: 1–200 sichtbare ASCII-Zeichen / 1-200 visible ASCII characters",
+            field="Idempotency-Key",
+        )
     row, created = await request.app[NODE].requests.create(request.match_info["id"], data, key)
     extra = {} if created else {"Idempotent-Replayed": "true"}
     return _view(row, 202, **extra)
@@ -61,8 +70,7 @@ async def show(request: web.Request) -> web.StreamResponse:
 async def invite(request: web.Request, reservation_id: str) -> web.Response:
     node = request.app[NODE]
     if "token" in request.query and "Authorization" not in request.headers:
-        async with node.db.read() as conn:
-            role = await token_repo.role_of(conn, request.query["token"])
+        role = await token_role(request, request.query["token"])
         if role not in ("portal", "calendar", "admin"):
             raise ApiError(401, "unauthenticated", "Token ungültig / invalid token")
     else:
@@ -95,9 +103,10 @@ def _query_int(request: web.Request, name: str, default: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) > high:
+    value = plain_int(raw, high)
+    if value is None:
         raise ApiError(400, "invalid_query", f"{name}: 0..{high}", field=name)
-    return int(raw)
+    return value
 
 
 async def find(request: web.Request) -> web.Response:

@@ -4,12 +4,21 @@ Order of checks (SPEC.md §4.3): body size (413), signature headers and
 profile (400/401), time window (401), ``Content-Digest`` (400), the key
 (pinned for a peer, else 401 ``unknown_key``), the signature (401), the
 per-peer rate limit (429), the nonce (401 ``replayed_nonce``), and last the
-peering state (403).  The one exception is a peering request from a node we
+peering state (403).  Nonces are unique rows, so a request replayed to
+another replica is refused there too; the rate limit is a token bucket in
+memory on SQLite (one process, no write per request) and a shared row per
+peer on PostgreSQL, where replicas must add up to one limit
+(:mod:`node.db.rate_limits`).  The one exception is a peering request from a node we
 do not know yet: its key comes from the descriptor inside the body.
 
 A request signed with a key we have not pinned may come from a peer that
 rotated its key: the node then re-fetches its active peers' descriptors
 (at most once a minute) and looks again before answering 401.
+
+The middleware is wrapped once more for observability: a protocol error
+raised before the request was verified counts as a verify failure by its
+code (``openseats_verify_failures_total``), and a verified request's log
+lines name its peer.
 """
 
 from __future__ import annotations
@@ -19,18 +28,23 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from node.clock import Clock
+from node.db import Database
 from node.db import peers as peer_repo
+from node.db import rate_limits as rate_repo
 from node.db.nonces import NonceBatcher
 from node.db.peers import PeerRow
+from node.observability.metrics import METRICS
+from node.observability.requests import set_peer
 from node.runtime import NodeServices
 from node.web.errors import ApiError, read_body
 from protocol.canonical import loads_object
-from protocol.errors import UnknownKey
+from protocol.errors import ProtocolError, UnknownKey
 from protocol.httpsig import (
     Headers,
     Message,
@@ -50,18 +64,31 @@ KEY_CACHE_SECONDS = 2.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class Limiter(Protocol):
+    async def wait(self, peer: str) -> float:
+        """0 if the request may pass, else seconds until it may."""
+        ...
+
+
+def _bucket(per_minute: int) -> tuple[float, float]:
+    """(capacity, tokens per second): ``per_minute``, in bursts of a tenth."""
+    return max(per_minute / 10.0, 1.0), per_minute / 60.0
+
+
 @dataclass
 class RateLimiter:
-    """A token bucket per peer: ``per_minute`` requests, bursts of a tenth."""
+    """A token bucket per peer in this process (SQLite: the only process)."""
 
     per_minute: int
     buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
+    async def wait(self, peer: str) -> float:
+        return self.retry_after(peer)
+
     def retry_after(self, peer: str, now: float | None = None) -> float:
         """0 if the request may pass, else seconds until it may."""
         now = time.monotonic() if now is None else now
-        rate = self.per_minute / 60.0
-        capacity = max(self.per_minute / 10.0, 1.0)
+        capacity, rate = _bucket(self.per_minute)
         tokens, last = self.buckets.get(peer, (capacity, now))
         tokens = min(capacity, tokens + (now - last) * rate)
         if tokens >= 1.0:
@@ -69,6 +96,31 @@ class RateLimiter:
             return 0.0
         self.buckets[peer] = (tokens, now)
         return (1.0 - tokens) / rate
+
+
+@dataclass
+class SharedRateLimiter:
+    """The same bucket as a database row, shared by all replicas (PostgreSQL)."""
+
+    per_minute: int
+    db: Database
+    clock: Clock
+
+    async def wait(self, peer: str) -> float:
+        capacity, rate = _bucket(self.per_minute)
+        async with self.db.write() as conn:
+            bucket = await rate_repo.take(
+                conn, peer, capacity=capacity, rate=rate, now=self.clock.now()
+            )
+        return 0.0 if bucket.granted else (1.0 - bucket.tokens) / rate
+
+
+def rate_limiter(node: NodeServices) -> Limiter:
+    """In memory for one process (SQLite), in the database for replicas."""
+    per_minute = node.settings.rate_limit_per_minute
+    if node.db.is_sqlite:
+        return RateLimiter(per_minute)
+    return SharedRateLimiter(per_minute, node.db, node.clock)
 
 
 @dataclass
@@ -81,7 +133,7 @@ class AuthState:
     seen within those seconds.
     """
 
-    limiter: RateLimiter
+    limiter: Limiter
     nonces: NonceBatcher
     last_refresh: float = 0.0
     refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -166,7 +218,7 @@ def make_protocol_auth(node: NodeServices, state: AuthState) -> Callable[..., An
             check_signature(message, key, parsed)
             verified = Verified(peer=peer, body=body)
             limiter_key = peer.node_id
-        wait = state.limiter.retry_after(limiter_key)
+        wait = await state.limiter.wait(limiter_key)
         if wait > 0:
             raise ApiError(
                 429,
@@ -180,7 +232,29 @@ def make_protocol_auth(node: NodeServices, state: AuthState) -> Callable[..., An
         request[VERIFIED] = verified
         return await handler(request)
 
-    return protocol_auth
+    @web.middleware
+    async def observed(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Counts verify failures by code; names the verified peer in the request's logs."""
+        if not request.path.startswith(PROTOCOL_PREFIX):
+            return await handler(request)
+
+        async def with_peer(verified_request: web.Request) -> web.StreamResponse:
+            verified = verified_request[VERIFIED]
+            if verified.peer is not None:
+                set_peer(verified_request, verified.peer.node_id)
+            elif verified.peering_request is not None:
+                set_peer(verified_request, verified.peering_request.requester)
+            return await handler(verified_request)
+
+        try:
+            return await protocol_auth(request, with_peer)
+        except ProtocolError as exc:
+            metrics = request.app.get(METRICS)
+            if VERIFIED not in request and metrics is not None:
+                metrics.verify_failure(exc.code)
+            raise
+
+    return observed
 
 
 def _first_contact(

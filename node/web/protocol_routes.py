@@ -64,7 +64,7 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 16:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 16:
         raise ApiError(
             400, "invalid_query", f"{name} muss eine Zahl sein / must be a number", field=name
         )

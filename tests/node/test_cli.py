@@ -244,7 +244,7 @@ def test_bad_arguments_give_one_clear_line(cli: Cli, args: list[str], message: s
 def test_usage_errors_and_missing_config(tmp_path: Path) -> None:
     assert run("session", "open", check=False).returncode == 2
     result = run("peer", "list", "--data", str(tmp_path / "none"), check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a configuration problem, like a usage error
     assert "openseats init" in result.stderr
     result = run("fingerprint", check=False, env={"OPENSEATS_DATA": str(tmp_path / "none")})
     assert "none" in result.stderr
@@ -260,7 +260,7 @@ def test_bad_config_names_the_setting(cli: Cli) -> None:
         check=False,
         env={"OPENSEATS_LISTEN_PORT": "not-a-port"},
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "listen_port" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -188,8 +188,10 @@ async def _fill(node: NodeServices, data: Path) -> Desk:
                 body="{}",
                 now=now,
             )
+            found = await conn.execute(select(outbox).where(outbox.c.id == message_id))
+            queued = outbox_repo.OutboxRow(**found.one()._mapping)
             await outbox_repo.transition(
-                conn, message_id, state="dead", now=now, error="HTTP 400 schema_violation"
+                conn, queued, state="dead", now=now, error="HTTP 400 schema_violation"
             )
             dead.append(message_id)
     return Desk(data, auto, approval, confirmed, waiting, pending, outgoing, dead)

@@ -122,6 +122,7 @@ async def second_process(host: RunningNode, database_url: str) -> AsyncIterator[
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSEATS_")}
     env["OPENSEATS_DATABASE_URL"] = database_url
     env["OPENSEATS_RATE_LIMIT_PER_MINUTE"] = str(RATE_LIMIT)
+    env["OPENSEATS_DATABASE_POOL_SIZE"] = "8"  # other tests run beside this one
     log = host.settings.data_dir / "serve.log"  # a file: a full pipe would block it
     with log.open("w") as output:
         process = subprocess.Popen(

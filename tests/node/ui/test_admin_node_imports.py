@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from node.clock import ManualClock
+from node.identity import MAX_OLD_KEYS
 from tests.node.conftest import RunningNode
 from tests.node.ui.admin_helpers import in_english
 from tests.node.ui.conftest import Browser, sqlite_only
@@ -60,6 +61,16 @@ async def test_fingerprint_rotation_and_tokens(browser: Browser, lex: RunningNod
         "<span>" + lex.fingerprint.split("-")[0] + "</span>"
         in (await browser.get("/admin/node")).text
     )
+    # Old keys stay valid for their grace period; past MAX_OLD_KEYS of them
+    # another rotation is refused with a message, and the key stays.
+    for _ in range(MAX_OLD_KEYS - 1):
+        page = await browser.post("/admin/node/rotate", {"confirmed": "yes"})
+        assert (page.status, page.location) == (303, "/admin/node")
+    kept = lex.fingerprint
+    page = await browser.post("/admin/node/rotate", {"confirmed": "yes"})
+    assert (page.status, page.location) == (303, "/admin/node")
+    assert "Zu viele alte Schlüssel gelten noch" in (await browser.get("/admin/node")).text
+    assert lex.fingerprint == kept
 
 
 def _csv(clock: ManualClock, title: str = "Werkstatt: Barrierefreie PDFs") -> bytes:

@@ -139,7 +139,7 @@ def test_usage_errors_exit_2(data: str, capsys: pytest.CaptureFixture[str]) -> N
 def test_without_a_node_the_error_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["admin", "list-users", "--data", str(tmp_path / "none")]) == 1
+    assert main(["admin", "list-users", "--data", str(tmp_path / "none")]) == 2  # config error
     err = capsys.readouterr().err
     assert "openseats init" in err
     assert err.count("\n") == 1

@@ -64,8 +64,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sessions", schema=None) as batch_op:
-        batch_op.drop_column("seats_published")
+    if op.get_bind().dialect.name == "sqlite":
+        # Batch mode would copy and drop "sessions", and dropping it cascades into
+        # session_audience (foreign keys are on); SQLite >= 3.35 drops a column in place.
+        op.execute("ALTER TABLE sessions DROP COLUMN seats_published")
+    else:
+        op.drop_column("sessions", "seats_published")
     with op.batch_alter_table("reservations_in", schema=None) as batch_op:
         batch_op.drop_index("ix_reservations_in_attendee")
     with op.batch_alter_table("reservations_out", schema=None) as batch_op:
