@@ -19,23 +19,16 @@ import subprocess
 import tarfile
 import threading
 import urllib.request
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from node.backup import backup_database
 from node.db import Database, revisions
-from node.db.engine import normalise_url
 from tests.node.cli_inprocess import init, run
-from tests.node.conftest import PG_URL
+from tests.node.processes import pg_databases
 from tests.node.test_cli import Cli
 
 START = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT10:00")
@@ -278,25 +271,6 @@ def test_keys_restore_checks_the_node(tmp_path: Path) -> None:
 
 
 # --- PostgreSQL -------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def pg_databases(count: int) -> AsyncIterator[list[str]]:
-    """Fresh PostgreSQL databases (a process gets their URLs), dropped afterwards."""
-    names = [f"t_bk_{uuid.uuid4().hex[:12]}" for _ in range(count)]
-    admin = create_async_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            for name in names:
-                await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield [
-            make_url(PG_URL).set(database=n).render_as_string(hide_password=False) for n in names
-        ]
-    finally:
-        async with admin.connect() as conn:
-            for name in names:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 def test_postgres_backup_prints_pg_dump_steps_that_work(tmp_path: Path) -> None:

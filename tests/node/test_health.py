@@ -7,7 +7,6 @@ database is dropped under a running node.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,16 +16,15 @@ import pytest
 from aiohttp.test_utils import TestServer
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from node.app import create_app
 from node.clock import ManualClock
 from node.db import Database
-from node.db.engine import MIGRATIONS, normalise_url
+from node.db.engine import MIGRATIONS
 from node.identity import NodeIdentity
 from node.settings import Settings
-from tests.node.conftest import PG_URL, NodeFactory, RunningNode, free_port
+from tests.node.conftest import NodeFactory, RunningNode, free_port
+from tests.node.processes import drop_pg_database, own_pg_database
 
 
 def revisions() -> list[str]:
@@ -98,28 +96,16 @@ async def test_missing_key_file_makes_it_not_ready(make_node: NodeFactory) -> No
 
 
 @pytest.fixture
-async def pg_database() -> AsyncIterator[tuple[str, Any]]:
-    """A fresh PostgreSQL database (not a schema: the test drops it) and a dropper."""
-    name = "openseats_health_" + uuid.uuid4().hex[:12]
-    admin = create_async_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
-
-    async def drop() -> None:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False), drop
-    finally:
-        await drop()
-        await admin.dispose()
+async def pg_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database (not a schema: the test drops it)."""
+    async with own_pg_database() as url:
+        yield url
 
 
 async def test_dropped_database_makes_it_not_ready(
-    pg_database: tuple[str, Any], tmp_path: Path, clock: ManualClock
+    pg_database: str, tmp_path: Path, clock: ManualClock
 ) -> None:
-    url, drop = pg_database
+    url = pg_database
     port = free_port()
     settings = Settings(
         node_id="lex.openseats.test",
@@ -140,7 +126,7 @@ async def test_dropped_database_makes_it_not_ready(
     await server.start_server()
     try:
         assert (await get(settings.base_url, "/readyz"))[0] == 200
-        await drop()
+        await drop_pg_database(url)
 
         status, body = await get(settings.base_url, "/readyz")
         assert status == 503, body

@@ -24,8 +24,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,9 +34,8 @@ from node.db.tables import outbox_claims
 from node.identity import NodeIdentity
 from node.settings import CONFIG_NAME, Settings, write_config
 from tests.node.conftest import free_port
+from tests.node.processes import clean_environment, own_pg_database, serving
 from tests.node.replicas.conftest import PG_ONLY, CountingPeer, outbox_states, queue_messages
-from tests.node.reservations.test_federated_concurrency import own_pg_database
-from tests.node.test_cli import wait_for_port
 
 MESSAGES = 60
 HELD = 20  # the message in flight when its sender is killed
@@ -46,11 +43,9 @@ SINK = "partner.openseats.test"
 
 
 def environment(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSEATS_")}
-    env["OPENSEATS_DATABASE_URL"] = database_url
-    env["OPENSEATS_LEASE_SECONDS"] = "2"
-    env["OPENSEATS_POLL_INTERVAL_SECONDS"] = "3600"
-    return env
+    return clean_environment(
+        database_url=database_url, lease_seconds="2", poll_interval_seconds="3600"
+    )
 
 
 async def cli(data: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -58,34 +53,6 @@ async def cli(data: Path, env: dict[str, str], *args: str) -> subprocess.Complet
     return await asyncio.to_thread(
         subprocess.run, command, env=env, capture_output=True, text=True, timeout=60
     )
-
-
-@asynccontextmanager
-async def serving(
-    data: Path, env: dict[str, str], port: int
-) -> AsyncIterator[subprocess.Popen[bytes]]:
-    log = data / f"serve-{port}.log"  # a file: a full pipe would block the process
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "serve", "--data", str(data), "--port", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        try:
-            await asyncio.to_thread(wait_for_port, port, 30.0)
-        except AssertionError:
-            raise AssertionError(f"openseats serve did not start:\n{log.read_text()}") from None
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                await asyncio.to_thread(process.wait, 20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                await asyncio.to_thread(process.wait, 10)
 
 
 async def claimed_by(db: Database) -> int | None:

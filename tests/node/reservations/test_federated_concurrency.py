@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -35,43 +32,25 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import select
 
 from node.app import create_app
 from node.clock import ManualClock
 from node.db import Database
 from node.db import tokens as token_repo
-from node.db.engine import normalise_url
 from node.db.tables import sessions
 from node.identity import NodeIdentity
 from node.settings import CONFIG_NAME, Settings, write_config
 from protocol.httpsig import sign_request
 from protocol.models import format_timestamp
-from tests.node.conftest import PG_URL, NodeFactory, RunningNode, free_port, peer, sync
+from tests.node.conftest import NodeFactory, RunningNode, free_port, peer, sync
+from tests.node.processes import clean_environment, own_pg_database, serving
 from tests.node.reservations.helpers import open_session
-from tests.node.test_cli import wait_for_port
 
 PARTNERS = 5
 REQUESTS = 500
 SEATS = 40
 RATE_LIMIT = 100_000  # per peer and process; the default would answer 429
-
-
-@asynccontextmanager
-async def own_pg_database() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database (not a schema): a separate process can use its URL."""
-    name = "t_" + uuid.uuid4().hex[:16]
-    admin = create_async_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 @asynccontextmanager
@@ -119,33 +98,13 @@ async def second_process(host: RunningNode, database_url: str) -> AsyncIterator[
             "listen_port": port,
         },
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSEATS_")}
-    env["OPENSEATS_DATABASE_URL"] = database_url
-    env["OPENSEATS_RATE_LIMIT_PER_MINUTE"] = str(RATE_LIMIT)
-    env["OPENSEATS_DATABASE_POOL_SIZE"] = "8"  # other tests run beside this one
-    log = host.settings.data_dir / "serve.log"  # a file: a full pipe would block it
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "serve", "--data", str(host.settings.data_dir)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        try:
-            await asyncio.to_thread(wait_for_port, port)
-        except AssertionError:
-            raise AssertionError(f"openseats serve did not start:\n{log.read_text()}") from None
+    env = clean_environment(
+        database_url=database_url,
+        rate_limit_per_minute=str(RATE_LIMIT),
+        database_pool_size="8",  # other tests run beside this one
+    )
+    async with serving(host.settings.data_dir, env, port):
         yield f"http://127.0.0.1:{port}"
-        assert process.poll() is None, f"the second host process died:\n{log.read_text()}"
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                await asyncio.to_thread(process.wait, 20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                await asyncio.to_thread(process.wait, 10)
 
 
 @asynccontextmanager
