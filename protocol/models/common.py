@@ -7,8 +7,9 @@ published JSON Schemas in agreement, which a test checks on every example.
 
 Every constrained string carries its pattern in the schema.  Rules that JSON
 Schema cannot express (a real IANA timezone, ``remaining <= open``, a
-descriptor valid for at most seven days) are model validators; SPEC.md lists
-them as normative, and the schemas say so in their descriptions.
+descriptor valid for at most seven days, no U+0000 in any string) are model
+validators; SPEC.md lists them as normative, and the schemas say so in their
+descriptions.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pydantic import (
     PlainValidator,
     StringConstraints,
     WithJsonSchema,
+    model_validator,
 )
 
 from protocol.canonical import MAX_SAFE_INTEGER
@@ -43,10 +45,28 @@ NOT_BLANK = r"[^ \t\n\r]"
 _RFC3339 = re.compile(RFC3339_PATTERN)
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 class WireModel(BaseModel):
     """Base of every protocol message."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        """No U+0000 anywhere (SPEC.md conventions): no database stores it in text."""
+        if _has_nul(data):
+            raise ValueError("strings must not contain U+0000")
+        return data
 
     def to_json_dict(self) -> dict[str, Any]:
         """The wire form: JSON types only, absent optional members left out."""

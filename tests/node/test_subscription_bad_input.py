@@ -154,6 +154,19 @@ BAD_ITEMS: dict[str, tuple[Callable[[RunningNode], dict[str, Any]], str]] = {
         lambda lex: {**signed(lex), "join_url": "https://x.example"},
         "unknown_field",
     ),
+    # Valid JSON, correctly signed, but no database can store U+0000 in text.
+    "nul_character": (
+        lambda lex: sign_object(
+            {
+                k: v
+                for k, v in (signed(lex) | {"description": "Ende\u0000danach"}).items()
+                if k != "signatures"
+            },
+            lex.node_id,
+            [lex.node.identity.signing_key],
+        ),
+        "schema_violation",
+    ),
     "absurd_size": (
         lambda lex: signed(lex, description="x" * 8000) | {"unsigned": {"pad": "y" * 70000}},
         "item_too_large",
