@@ -116,4 +116,9 @@ async def csrf_protect(request: web.Request, handler: Handler) -> web.StreamResp
     unsafe = request.method in UNSAFE_METHODS and is_ui_path(request.path)
     if unsafe and not await is_valid(request):
         raise PageError(403, "error.csrf")
+    if unsafe and request.content_type in FORM_TYPES:
+        # No form field may carry U+0000: PostgreSQL cannot store or compare it.
+        fields = await request.post()
+        if any(isinstance(v, str) and "\x00" in k + v for k, v in fields.items()):
+            raise PageError(400, "error.nul")
     return await handler(request)

@@ -209,3 +209,21 @@ async def test_posts_without_csrf_token_are_refused(
         assert page.status == 403, path
     assert (await lex.node.sessions.get(sid)).status == "scheduled"
     assert len(await lex.node.sessions.list()) == 1
+
+
+async def test_a_nul_character_in_a_form_is_refused_and_nothing_stored(
+    browser: Browser, clock: ManualClock, lex: RunningNode
+) -> None:
+    """On both engines: PostgreSQL cannot store U+0000, so no form may send one."""
+    await browser.get("/admin/login")
+    page = await browser.post("/admin/login", {"username": "ad\x00min", "password": "x"})
+    assert page.status == 400
+    assert "Steuerzeichen (NUL)" in page.text
+    await browser.login()
+    await browser.get("/admin/sessions/new")
+    page = await browser.post("/admin/sessions/new", session_form(clock, title="KI\x00Kurs"))
+    assert page.status == 400
+    assert "Steuerzeichen (NUL)" in page.text
+    status, body = await lex.admin("GET", "/sessions")
+    assert status == 200
+    assert body["sessions"] == []
