@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ from protocol.models import format_timestamp
 
 Command = Callable[[Any], Coroutine[Any, Any, int]]
 COMMANDS: dict[tuple[str, str | None], Command] = {}
+
+log = logging.getLogger(__name__)
 
 
 class CliError(Exception):
@@ -246,10 +249,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
             await web.TCPSite(runner, host, port).start()
         except OSError as exc:
             raise ConfigError(_listen_problem(host, port, exc)) from None
-        print(
-            f"OpenSeats {settings.node_id} läuft auf / listening on http://{host}:{port}",
-            flush=True,
-        )
+        log.info("OpenSeats %s listening on http://%s:%s", settings.node_id, host, port)
         await stop.wait()
     finally:
         await runner.cleanup()
