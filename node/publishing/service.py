@@ -168,9 +168,15 @@ class SessionService:
                 conn, row, self.identity.node_id, self.identity.settings.display_name, now
             )
 
-    async def _republish(self, conn: AsyncConnection, session_id: str, now: datetime) -> None:
-        """Sign a new version if partners may see the session; mark the feed."""
-        row = await self._load_for_change(conn, session_id)  # read once: mirror and sign
+    async def _republish(
+        self, conn: AsyncConnection, session_id: str, now: datetime, row: SessionRow | None = None
+    ) -> None:
+        """Sign a new version if partners may see the session; mark the feed.
+
+        *row* is the session as the caller read it, locked, in this transaction.
+        """
+        if row is None:
+            row = await self._load_for_change(conn, session_id)  # read once: mirror and sign
         await store_local(
             conn, row, self.identity.node_id, self.identity.settings.display_name, now
         )
@@ -200,8 +206,10 @@ class SessionService:
                 stale = await session_repo.seats_unpublished(conn, now)
                 for session_id in stale:
                     row = await session_repo.get(conn, session_id, lock=True)
-                    if row is not None and row.seats_published != row.seats_taken:
-                        await self._republish(conn, session_id, now)
+                    if row is None or row.withdrawn_at is not None:
+                        continue
+                    if row.seats_published != row.seats_taken:
+                        await self._republish(conn, session_id, now, row)
         if stale:
             await self._finish()
         return len(stale)
